@@ -1,0 +1,69 @@
+# otrange — build, run and test. `make run` and `make test` do all the set-up
+# on a fresh Debian machine with Go and gcc: the tools the tests need are
+# installed with apt-get (as root; otherwise the exact command is printed).
+
+GO        ?= go
+BIN       := bin/otrange
+VERSION   := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+FUZZTIME  ?= 10s
+BENCHTIME ?= 1s
+STATICCHECK_VERSION := v0.8.2
+GOBIN     := $(shell $(GO) env GOPATH)/bin
+
+# Debian packages the test suite drives: Wireshark's dissectors, a real
+# browser, independent Modbus clients.
+TEST_PKGS := tshark chromium mbpoll python3-pymodbus
+TEST_CMDS := tshark chromium mbpoll
+
+.PHONY: all build run test test-go lint fuzz bench deps clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/otrange
+
+run: build
+	./$(BIN) run
+
+deps:
+	@missing=""; \
+	for c in $(TEST_CMDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	/usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || missing="$$missing python3-pymodbus"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing test tools:$$missing"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(TEST_PKGS); \
+	  else \
+	    echo "missing test tools:$$missing"; \
+	    echo "run: sudo apt-get install -y $(TEST_PKGS)"; exit 1; \
+	  fi; \
+	fi
+
+$(GOBIN)/staticcheck:
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(GOBIN)/staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+test: deps lint test-go
+
+test-go:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Each fuzz target for FUZZTIME; crashers land in the package's testdata/fuzz.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,164 @@
+// Package store keeps the range's append-only event log in SQLite (WAL mode).
+// An event is acknowledged only after its transaction commits, so a killed
+// process loses no acknowledged event.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+)
+
+// Event is one entry of the log.
+type Event struct {
+	ID       int64           `json:"id"`
+	Exercise string          `json:"exercise"`
+	Kind     string          `json:"kind"`
+	Time     time.Time       `json:"time"`
+	Source   string          `json:"source"`
+	Payload  json.RawMessage `json:"payload"`
+}
+
+// Store is the event log.
+type Store struct {
+	db *sql.DB
+}
+
+// migrations are applied in order; the index+1 is the schema version.
+var migrations = []string{
+	`CREATE TABLE events (
+		id       INTEGER PRIMARY KEY AUTOINCREMENT,
+		exercise TEXT NOT NULL,
+		kind     TEXT NOT NULL,
+		time     INTEGER NOT NULL, -- unix nanoseconds
+		source   TEXT NOT NULL,
+		payload  TEXT NOT NULL
+	);
+	CREATE INDEX events_kind ON events(exercise, kind, id);`,
+}
+
+// Open opens (creating if needed) the store at path and migrates it.
+func Open(path string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_foreign_keys=on"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db.SetMaxOpenConns(1) // one writer; SQLite serialises writes anyway
+	s := &Store{db: db}
+	if err := s.migrate(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO schema_version VALUES (0)`); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, i+1); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Append writes ev and returns it with its id. It returns only after the
+// write is durable.
+func (s *Store) Append(ctx context.Context, ev Event) (Event, error) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	if len(ev.Payload) == 0 {
+		ev.Payload = json.RawMessage("null")
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO events (exercise, kind, time, source, payload) VALUES (?, ?, ?, ?, ?)`,
+		ev.Exercise, ev.Kind, ev.Time.UnixNano(), ev.Source, string(ev.Payload))
+	if err != nil {
+		return ev, fmt.Errorf("store: append: %w", err)
+	}
+	ev.ID, err = res.LastInsertId()
+	return ev, err
+}
+
+// Query selects events.
+type Query struct {
+	Exercise string
+	Kind     string // empty: all kinds
+	AfterID  int64
+	Limit    int // <= 0 or > 10000: 10000
+	Newest   bool
+}
+
+// Events returns the events matching q, oldest first (newest first with q.Newest).
+func (s *Store) Events(ctx context.Context, q Query) ([]Event, error) {
+	if q.Limit <= 0 || q.Limit > 10000 {
+		q.Limit = 10000
+	}
+	order := "ASC"
+	if q.Newest {
+		order = "DESC"
+	}
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, exercise, kind, time, source, payload FROM events
+		 WHERE exercise = ? AND (? = '' OR kind = ?) AND id > ?
+		 ORDER BY id `+order+` LIMIT ?`,
+		q.Exercise, q.Kind, q.Kind, q.AfterID, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: query: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var ev Event
+		var ns int64
+		var payload string
+		if err := rows.Scan(&ev.ID, &ev.Exercise, &ev.Kind, &ns, &ev.Source, &payload); err != nil {
+			return nil, err
+		}
+		ev.Time = time.Unix(0, ns)
+		ev.Payload = json.RawMessage(payload)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
