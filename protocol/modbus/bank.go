@@ -10,17 +10,22 @@ import (
 // size-1; a request beyond a table gets ExIllegalDataAddress.
 type BankConfig struct {
 	Coils, DiscreteInputs, HoldingRegisters, InputRegisters int
+	// Files and FileRecords size the extended memory of FC 20 and 21: files
+	// 1..Files of FileRecords registers each (at most 10000). A file's memory
+	// is allocated when it is first written.
+	Files, FileRecords int
 }
 
 // WriteFunc is told of a remote write after the Bank applied it: the function
-// code, the first address and the number of coils or registers written.
+// code, the first address and the number of coils or registers written (for
+// FC 21, the first file number and the number of registers).
 type WriteFunc func(fc FunctionCode, addr uint16, qty uint16)
 
 // Bank is a thread-safe Modbus data model: coils, discrete inputs, holding and
-// input registers. It implements Handler for the data access functions
-// 1, 2, 3, 4, 5, 6, 15, 16, 22 and 23, answering any other function with
-// ExIllegalFunction; wrap it in a Device for the diagnostic and
-// identification functions.
+// input registers, file records and FIFO queues. It implements Handler for the
+// data access functions 1, 2, 3, 4, 5, 6, 15, 16, 20, 21, 22, 23 and 24,
+// answering any other function with ExIllegalFunction; wrap it in a Device
+// for the diagnostic and identification functions.
 type Bank struct {
 	mu       sync.RWMutex
 	coils    []bool
@@ -28,6 +33,10 @@ type Bank struct {
 	holding  []uint16
 	input    []uint16
 	onWrite  WriteFunc
+	files    map[uint16][]uint16
+	nFiles   int
+	nRecords int
+	fifos    map[uint16][]uint16
 }
 
 var _ Handler = (*Bank)(nil)
@@ -40,6 +49,10 @@ func NewBank(cfg BankConfig) *Bank {
 		discrete: make([]bool, clampTable(cfg.DiscreteInputs)),
 		holding:  make([]uint16, clampTable(cfg.HoldingRegisters)),
 		input:    make([]uint16, clampTable(cfg.InputRegisters)),
+		files:    make(map[uint16][]uint16),
+		nFiles:   min(max(cfg.Files, 0), 0xFFFF),
+		nRecords: min(max(cfg.FileRecords, 0), MaxFileRecordNumber+1),
+		fifos:    make(map[uint16][]uint16),
 	}
 }
 
@@ -122,7 +135,8 @@ func bankFunction(f FunctionCode) bool {
 	switch f {
 	case FuncReadCoils, FuncReadDiscreteInputs, FuncReadHoldingRegisters, FuncReadInputRegisters,
 		FuncWriteSingleCoil, FuncWriteSingleRegister, FuncWriteMultipleCoils, FuncWriteMultipleRegisters,
-		FuncMaskWriteRegister, FuncReadWriteMultipleRegisters:
+		FuncMaskWriteRegister, FuncReadWriteMultipleRegisters, FuncReadFileRecord, FuncWriteFileRecord,
+		FuncReadFIFOQueue:
 		return true
 	}
 	return false
@@ -149,7 +163,8 @@ func (b *Bank) apply(r *Request) (resp PDU, wrote bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	resp, err = b.write(r)
-	return resp, err == nil, err
+	wrote = err == nil && r.Function != FuncReadFileRecord && r.Function != FuncReadFIFOQueue
+	return resp, wrote, err
 }
 
 // read answers FC 1-4 and the read part of FC 23; the lock is held.
@@ -191,6 +206,12 @@ func (b *Bank) write(r *Request) (PDU, error) {
 		b.holding[r.Address] = cur&r.AndMask | r.OrMask&^r.AndMask
 	case FuncReadWriteMultipleRegisters:
 		return b.readWrite(r)
+	case FuncReadFileRecord:
+		return b.readFile(r)
+	case FuncWriteFileRecord:
+		return b.writeFile(r)
+	case FuncReadFIFOQueue:
+		return b.readFIFO(r.Address)
 	default:
 		return PDU{}, Exception(f, ExIllegalFunction)
 	}
@@ -232,11 +253,27 @@ func (b *Bank) notify(r *Request) {
 	if f == nil {
 		return
 	}
-	addr, qty := r.Address, r.Quantity
-	if r.Function == FuncReadWriteMultipleRegisters {
-		addr, qty = r.WriteAddress, r.WriteQuantity
-	}
+	addr, qty := writtenRange(r)
 	f(r.Function, addr, qty)
+}
+
+// writtenRange returns what OnWrite reports for r: the write range of FC 23,
+// and for FC 21 the first file number and the number of registers written.
+func writtenRange(r *Request) (addr, qty uint16) {
+	switch r.Function {
+	case FuncReadWriteMultipleRegisters:
+		return r.WriteAddress, r.WriteQuantity
+	case FuncWriteFileRecord:
+		first := true
+		for fr := range r.FileRecords {
+			if first {
+				addr, first = fr.File, false
+			}
+			qty += fr.Length
+		}
+		return addr, qty
+	}
+	return r.Address, r.Quantity
 }
 
 // inTable checks that addr..addr+qty-1 lies inside a table of size n.

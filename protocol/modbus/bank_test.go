@@ -105,7 +105,7 @@ func TestBankExceptions(t *testing.T) {
 		{"fc23 write beyond table", ReadWriteMultipleRegisters(0, 1, 9, make([]uint16, 2)), ExIllegalDataAddress},
 		{"fc23 read beyond table", ReadWriteMultipleRegisters(9, 2, 0, make([]uint16, 1)), ExIllegalDataAddress},
 		{"fc7 not served by a bank", ReadExceptionStatus(), ExIllegalFunction},
-		{"fc20 not served by a bank, even malformed", pduOf(t, "14 00"), ExIllegalFunction},
+		{"fc8 not served by a bank, even malformed", pduOf(t, "08 00"), ExIllegalFunction},
 		{"unknown function", PDU{Function: 0x41}, ExIllegalFunction},
 	}
 	for _, tt := range tests {

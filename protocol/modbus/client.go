@@ -146,10 +146,14 @@ func (c *Client) guard(ctx context.Context) func() {
 	return func() { stop() }
 }
 
-// ioErr prefers the context's error when ctx ended the I/O.
+// ioErr prefers the context's error when ctx ended the I/O: cancelled, or
+// its deadline (which is the connection's deadline) passed.
 func (c *Client) ioErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("modbus: %w", ctx.Err())
+		return fmt.Errorf("modbus: %w: %w", ctx.Err(), err)
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return fmt.Errorf("modbus: %w: %w", context.DeadlineExceeded, err)
 	}
 	return fmt.Errorf("modbus: %w", err)
 }
