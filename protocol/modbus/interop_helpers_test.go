@@ -3,7 +3,6 @@ package modbus_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -138,6 +137,3 @@ func waitDial(t *testing.T, addr string, exited <-chan error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// hex4 formats a uint16 as tshark prints integer fields.
-func hex4(v uint16) string { return fmt.Sprint(v) }
