@@ -26,11 +26,12 @@ type Stats struct {
 	UnsolRetries  uint64
 	UnsolFailures uint64 // unsolicited responses never confirmed
 	Restarts      uint64
+	Active        uint64 // connections open now
 }
 
 type counters struct {
 	accepted, denied, rejected, whileDown, requests, ignored atomic.Uint64
-	unsol, unsolRetries, unsolFailures, restarts             atomic.Uint64
+	unsol, unsolRetries, unsolFailures, restarts, active     atomic.Uint64
 }
 
 // selection is a pending SELECT awaiting its OPERATE.
@@ -90,6 +91,7 @@ func (o *Outstation) Stats() Stats {
 		WhileDown: o.c.whileDown.Load(), Requests: o.c.requests.Load(), Ignored: o.c.ignored.Load(),
 		Unsolicited: o.c.unsol.Load(), UnsolRetries: o.c.unsolRetries.Load(),
 		UnsolFailures: o.c.unsolFailures.Load(), Restarts: o.c.restarts.Load(),
+		Active: o.c.active.Load(),
 	}
 }
 
@@ -152,7 +154,8 @@ func (o *Outstation) Serve(ctx context.Context, l net.Listener) error {
 		o.c.accepted.Add(1)
 		o.wg.Add(1)
 		go func() {
-			defer func() { <-sem; o.wg.Done() }()
+			o.c.active.Add(1)
+			defer func() { o.c.active.Add(^uint64(0)); <-sem; o.wg.Done() }()
 			o.serveConn(ctx, c, remote)
 		}()
 	}
