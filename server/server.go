@@ -84,6 +84,9 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/api/state", s.getState)
 	e.GET("/api/alerts", s.getAlerts)
 	e.GET("/ws", s.serveWS)
+	e.Any("/api/*", func(c echo.Context) error {
+		return echo.NewHTTPError(http.StatusNotFound, "no such API endpoint: "+c.Request().URL.Path)
+	})
 	e.GET("/*", echo.WrapHandler(http.FileServer(http.FS(web.FS))))
 	return e
 }
