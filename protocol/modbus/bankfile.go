@@ -62,7 +62,7 @@ func (b *Bank) readFile(r *Request) (PDU, error) {
 		if !b.fileRange(fr.File, fr.Record, fr.Length) {
 			return PDU{}, Exception(r.Function, ExIllegalDataAddress)
 		}
-		if len(d)+2+2*int(fr.Length) > MaxPDULen-1 {
+		if len(d)-1+2+2*int(fr.Length) > maxReadFileByteCount {
 			return PDU{}, Exception(r.Function, ExIllegalDataValue)
 		}
 		d = append(d, byte(1+2*fr.Length), fileRefType)

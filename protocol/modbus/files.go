@@ -13,14 +13,21 @@ type FileRecord struct {
 }
 
 // FileRecords yields the sub-requests of a parsed FC 20 or FC 21 request, so
-// that a handler can write `for fr := range req.FileRecords`.
+// that a handler can write `for fr := range req.FileRecords`; nothing for
+// other functions.
 func (r *Request) FileRecords(yield func(FileRecord) bool) {
+	if r.Function != FuncReadFileRecord && r.Function != FuncWriteFileRecord {
+		return
+	}
 	b := r.Values
 	for len(b) >= fileSubReqLen {
 		fr := FileRecord{File: be16(b, 1), Record: be16(b, 3), Length: be16(b, 5)}
 		n := fileSubReqLen
 		if r.Function == FuncWriteFileRecord {
 			n += 2 * int(fr.Length)
+			if n > len(b) {
+				return
+			}
 			fr.Data = b[fileSubReqLen:n]
 		}
 		if !yield(fr) {

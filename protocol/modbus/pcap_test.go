@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -76,13 +77,30 @@ func TestRealCaptures(t *testing.T) {
 			if stats.pdus == 0 {
 				t.Error("no Modbus PDU decoded")
 			}
-			t.Logf("%d PDUs, %d stream errors, %d bytes dropped", stats.pdus, stats.errors, stats.dropped)
+			t.Logf("%d PDUs, %d stream errors, %d bytes dropped, %d PDUs rejected by the parsers", stats.pdus, stats.errors, stats.dropped, len(stats.rejected))
+			for frame, why := range stats.rejected {
+				t.Logf("frame %d: %s", frame, why)
+			}
 			if _, err := os.Stat("/usr/bin/tshark"); err == nil || os.Getenv("CI") != "" {
 				if live := tsharkFuncCodes(t, pcap); live != string(want) {
 					t.Errorf("tshark's live decode differs from %s:\n%s", golden, diffLines(string(want), live))
 				}
+				checkMalformed(t, pcap, stats.rejected)
 			}
 		})
+	}
+}
+
+// checkMalformed checks that our parsers reject every Modbus frame tshark
+// marks malformed.
+func checkMalformed(t *testing.T, pcap string, rejected map[int]string) {
+	t.Helper()
+	out := wiretest.Tshark(t, pcap, "-Y", "modbus && _ws.malformed", "-T", "fields", "-e", "frame.number")
+	for _, f := range strings.Fields(string(out)) {
+		n, _ := strconv.Atoi(f)
+		if _, ok := rejected[n]; !ok {
+			t.Errorf("tshark finds frame %d malformed; our parsers accept it", n)
+		}
 	}
 }
 
@@ -104,8 +122,12 @@ func writeGolden(t *testing.T, path, content string) {
 	}
 }
 
-// decodeStats counts what decodePcap saw.
-type decodeStats struct{ pdus, errors, dropped int }
+// decodeStats counts what decodePcap saw; rejected lists the frames with a
+// PDU that ParseRequest or ParseResponse rejects, and why.
+type decodeStats struct {
+	pdus, errors, dropped int
+	rejected              map[int]string
+}
 
 // decodePcap reassembles the TCP port 502 flows of a capture, frames them
 // with Stream and renders "frame<TAB>fc,fc" lines like tsharkFuncCodes.
@@ -122,7 +144,7 @@ func decodePcap(t *testing.T, path string) (string, decodeStats) {
 	}
 	flows := map[string]*tcpFlow{}
 	var out strings.Builder
-	var st decodeStats
+	st := decodeStats{rejected: map[int]string{}}
 	for frame := 1; ; frame++ {
 		data, _, err := r.ReadPacketData()
 		if errors.Is(err, io.EOF) {
@@ -131,7 +153,7 @@ func decodePcap(t *testing.T, path string) (string, decodeStats) {
 		if err != nil {
 			t.Fatalf("%s frame %d: %v", path, frame, err)
 		}
-		fcs := decodeFrame(t, gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy), flows, &st)
+		fcs := decodeFrame(t, gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy), flows, &st, frame)
 		if len(fcs) > 0 {
 			fmt.Fprintf(&out, "%d\t%s\n", frame, strings.Join(fcs, ","))
 		}
@@ -144,7 +166,7 @@ func decodePcap(t *testing.T, path string) (string, decodeStats) {
 
 // decodeFrame feeds one packet's TCP payload to its flow and returns the
 // function codes of the PDUs it completes.
-func decodeFrame(t *testing.T, pkt gopacket.Packet, flows map[string]*tcpFlow, st *decodeStats) []string {
+func decodeFrame(t *testing.T, pkt gopacket.Packet, flows map[string]*tcpFlow, st *decodeStats, frame int) []string {
 	tcp, ok := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP)
 	if !ok || (tcp.SrcPort != 502 && tcp.DstPort != 502) || pkt.NetworkLayer() == nil {
 		return nil
@@ -163,14 +185,15 @@ func decodeFrame(t *testing.T, pkt gopacket.Packet, flows map[string]*tcpFlow, s
 				t.Fatalf("stream write: %v", err)
 			}
 			b = b[n:]
-			fcs = append(fcs, drainStream(fl.stream, st)...)
+			fcs = append(fcs, drainStream(fl.stream, st, frame, tcp.DstPort == 502)...)
 		}
 	})
 	return fcs
 }
 
-// drainStream returns the function codes of every ADU the stream frames now.
-func drainStream(s *modbus.Stream, st *decodeStats) []string {
+// drainStream returns the function codes of every ADU the stream frames now,
+// and notes the PDUs that do not parse.
+func drainStream(s *modbus.Stream, st *decodeStats, frame int, request bool) []string {
 	var fcs []string
 	for {
 		var a modbus.ADU
@@ -183,8 +206,21 @@ func drainStream(s *modbus.Stream, st *decodeStats) []string {
 			return fcs
 		}
 		st.pdus++
+		if err := parsePDU(a.PDU, request); err != nil {
+			st.rejected[frame] = err.Error()
+		}
 		fcs = append(fcs, fmt.Sprint(uint8(a.PDU.Function.Base())))
 	}
+}
+
+// parsePDU parses p as a request or a response.
+func parsePDU(p modbus.PDU, request bool) error {
+	if request {
+		var r modbus.Request
+		return modbus.ParseRequest(p, &r)
+	}
+	var r modbus.Response
+	return modbus.ParseResponse(p, &r)
 }
 
 // tcpFlow is a minimal reassembler for one direction of a TCP connection:

@@ -225,14 +225,19 @@ func parseReadFileResponse(d []byte, r *Response) error {
 }
 
 // FileRecords yields the sub-responses of a parsed FC 20 response (Data and
-// Length set, File and Record unknown) or the echoed sub-requests of FC 21.
+// Length set, File and Record unknown) or the echoed sub-requests of FC 21;
+// nothing for other functions.
 func (r *Response) FileRecords(yield func(FileRecord) bool) {
-	if r.Function == FuncWriteFileRecord {
+	switch r.Function {
+	case FuncWriteFileRecord:
 		q := Request{Function: FuncWriteFileRecord, Values: r.Values}
 		q.FileRecords(yield)
 		return
+	case FuncReadFileRecord:
+	default:
+		return
 	}
-	for b := r.Values; len(b) >= 2 && int(b[0]) < len(b); b = b[1+int(b[0]):] {
+	for b := r.Values; len(b) >= 2 && b[0] >= 1 && int(b[0]) < len(b); b = b[1+int(b[0]):] {
 		data := b[2 : 1+int(b[0])]
 		if !yield(FileRecord{Length: uint16(len(data) / 2), Data: data}) {
 			return

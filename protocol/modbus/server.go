@@ -56,6 +56,8 @@ type Server struct {
 	cfg    ServerConfig
 	log    *slog.Logger
 	active atomic.Int64
+	mu     sync.Mutex
+	conns  map[net.Conn]netip.Addr
 	stats  struct {
 		accepted, rejected, denied, requests, responses, malformed, panics atomic.Uint64
 	}
@@ -79,7 +81,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, log: log}, nil
+	return &Server{cfg: cfg, log: log, conns: make(map[net.Conn]netip.Addr)}, nil
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -162,6 +164,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	remote := remoteAddr(c)
+	s.track(c, remote)
+	defer s.untrack(c)
 	log := s.log.With("remote", remote.String())
 	log.Debug("modbus connection open")
 	buf := make([]byte, MaxADULen)
@@ -182,12 +186,45 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			continue
 		}
 		out = AppendADU(out[:0], &ADU{TransactionID: a.TransactionID, UnitID: a.UnitID, PDU: resp})
-		if _, err := c.Write(out); err != nil {
+		if err := s.write(c, out); err != nil {
 			s.logClose(log, err)
 			return
 		}
 		s.stats.responses.Add(1)
 	}
+}
+
+// track records an open connection for Recheck.
+func (s *Server) track(c net.Conn, remote netip.Addr) {
+	s.mu.Lock()
+	s.conns[c] = remote
+	s.mu.Unlock()
+}
+
+// untrack forgets a closed connection.
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Recheck asks Allow again about every open connection and closes those it
+// now denies, so a block takes effect at once, even on a connection that
+// sends nothing more. It returns how many it closed.
+func (s *Server) Recheck() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c, remote := range s.conns {
+		if !s.allowed(remote) {
+			c.Close()
+			delete(s.conns, c)
+			s.stats.denied.Add(1)
+			s.log.Info("modbus connection closed: host blocked", "remote", remote.String())
+			n++
+		}
+	}
+	return n
 }
 
 // readRequest reads one ADU from c into buf under the idle deadline; a.PDU
@@ -209,6 +246,16 @@ func (s *Server) readRequest(c net.Conn, buf []byte, a *ADU) error {
 		return err
 	}
 	_, err := DecodeADU(buf[:n], a)
+	return err
+}
+
+// write sends a response; a client that does not read it within the idle
+// timeout is dropped.
+func (s *Server) write(c net.Conn, b []byte) error {
+	if err := c.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout)); err != nil {
+		return err
+	}
+	_, err := c.Write(b)
 	return err
 }
 

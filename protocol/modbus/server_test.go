@@ -200,6 +200,26 @@ func TestServerAllow(t *testing.T) {
 	}
 }
 
+func TestServerRecheck(t *testing.T) {
+	var blocked atomic.Bool
+	s, addr := startServer(t, "", ServerConfig{Handler: NewBank(BankConfig{HoldingRegisters: 1}), Allow: func(netip.Addr) bool { return !blocked.Load() }})
+	c := dial(t, addr)
+	if _, err := c.Do(context.Background(), 1, ReadHoldingRegisters(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Recheck(); n != 0 {
+		t.Fatalf("Recheck closed %d allowed connections", n)
+	}
+	blocked.Store(true)
+	if n := s.Recheck(); n != 1 {
+		t.Fatalf("Recheck closed %d connections, want 1", n)
+	}
+	if _, err := c.ReadADU(context.Background()); err == nil {
+		t.Fatal("the blocked connection is still open")
+	}
+	waitFor(t, "the connection to go", func() bool { return s.Clients() == 0 })
+}
+
 func TestServerHandlerErrors(t *testing.T) {
 	h := HandlerFunc(func(_ context.Context, _ uint8, req PDU) (PDU, error) {
 		switch req.Function {
