@@ -60,6 +60,7 @@ func TestRealCaptures(t *testing.T) {
 	dir := requirePcaps(t)
 	for _, name := range modbusPcaps {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			pcap := filepath.Join(dir, name+".pcap")
 			golden := filepath.Join("testdata", "golden", name+".txt")
 			if *update {
