@@ -112,18 +112,19 @@ func ObjectSize(g, v uint8) (size, bits int, ok bool) {
 	case 110, 111, 112, 113:
 		return int(v), 0, true
 	}
-	if sz, ok := fixedSizes[[2]uint8{g, v}]; ok {
-		return sz, 0, true
+	if v < 16 && fixedSizes[g][v] > 0 {
+		return int(fixedSizes[g][v]) - 1, 0, true
 	}
 	return 0, 0, false
 }
 
-// fixedSizes lists fixed-size objects by group and variation.
-var fixedSizes = func() map[[2]uint8]int {
-	m := map[[2]uint8]int{}
+// fixedSizes holds size+1 of fixed-size objects by group and variation
+// (0: unknown); an array, not a map, to keep the decode path fast.
+var fixedSizes = func() *[256][16]uint8 {
+	m := new([256][16]uint8)
 	add := func(g uint8, sizes ...int) {
 		for i, s := range sizes {
-			m[[2]uint8{g, uint8(i + 1)}] = s
+			m[g][i+1] = uint8(s + 1)
 		}
 	}
 	add(2, 1, 7, 3)                               // binary input events
@@ -343,8 +344,8 @@ type PointIter struct {
 }
 
 // Points returns an iterator over the header's objects. A header without
-// data (a READ range) yields its indexes with empty values when it has a
-// start-stop range, and nothing otherwise.
+// data (a READ range) yields nothing: its range is in Start and Stop, which
+// may span four billion indexes, so callers intersect it with what they have.
 func (h *ObjectHeader) Points() PointIter { return PointIter{h: *h} }
 
 // Next advances to the next object.
@@ -354,12 +355,7 @@ func (p *PointIter) Next() bool {
 		return false
 	}
 	if h.Data == nil {
-		if !h.Qualifier.IsStartStop() {
-			return false
-		}
-		p.index, p.value, p.bits = h.Start+p.i, nil, 0
-		p.i++
-		return true
+		return false
 	}
 	pc, pl := h.Qualifier.PrefixCode(), h.Qualifier.prefixLen()
 	switch {

@@ -260,7 +260,7 @@ func (m *Master) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	apdu := append(dnp3.AppendRequestHeader(nil, ac, req.Function), req.Objects...)
 	if err := m.w.APDU(lc, req.To, req.From, apdu); err != nil {
-		return nil, fmt.Errorf("dnp3 master: send: %w", err)
+		return nil, fmt.Errorf("%w: send: %v", ErrClosed, err) // the connection is unusable
 	}
 	if req.NoResponse || dnp3.IsBroadcast(req.To) || req.Function == dnp3.FuncDirectOperateNR ||
 		req.Function == dnp3.FuncConfirm || req.Function == dnp3.FuncImmedFreezeNR ||
@@ -319,7 +319,7 @@ func (m *Master) LinkService(ctx context.Context, fn dnp3.LinkFunc, dest, src ui
 		<-m.link
 	}
 	if err := m.w.Link(dnp3.NewControl(true, true, false, false, fn), dest, src); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: send: %v", ErrClosed, err)
 	}
 	t := time.NewTimer(m.cfg.Timeout)
 	defer t.Stop()
