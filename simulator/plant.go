@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/otrange/otrange/internal/group"
 	"github.com/otrange/otrange/internal/rangenet"
 	"github.com/otrange/otrange/protocol/modbus"
 	"github.com/otrange/otrange/simulator/hmi"
@@ -128,27 +129,12 @@ func (p *Plant) PLCAddr() netip.AddrPort {
 
 // Run runs the process, the PLC's server and the HMI until ctx is cancelled.
 func (p *Plant) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	start := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-				cancel()
-			}
-		}()
-	}
-	start("process", p.runProcess)
-	start("plc server", func(ctx context.Context) error { return p.server.Serve(ctx, p.ln) })
-	start("hmi", p.hmi.Run)
+	g := group.New(ctx)
+	g.Go("process", p.runProcess)
+	g.Go("plc server", func(ctx context.Context) error { return p.server.Serve(ctx, p.ln) })
+	g.Go("hmi", p.hmi.Run)
 	p.log.Info("plant running", "plc", p.PLCAddr(), "hmi", p.cfg.HMIAddr)
-	wg.Wait()
-	close(errc)
-	return <-errc
+	return g.Wait()
 }
 
 // runProcess steps the physics and scans the PLC on a fixed tick.

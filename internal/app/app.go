@@ -5,15 +5,14 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
-	"sync"
 
+	"github.com/otrange/otrange/internal/group"
 	"github.com/otrange/otrange/sensor"
 	"github.com/otrange/otrange/sensor/capture"
 	"github.com/otrange/otrange/server"
@@ -82,41 +81,18 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	sens, src, status := startSensor(cfg, plant, srv, log)
 	srv.SetSensorStatus(status)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	run := func(name string, f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errs <- fmt.Errorf("%s: %w", name, err)
-			}
-			cancel() // one part ending ends the range
-		}()
-	}
-	run("server", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
-	run("plant", plant.Run)
+	g := group.New(ctx)
+	g.Go("server", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	g.Go("plant", plant.Run)
 	if sens != nil {
-		run("sensor", func(ctx context.Context) error { return sens.Run(ctx, src) })
+		g.Go("sensor", func(ctx context.Context) error { return sens.Run(ctx, src) })
 	}
 	info := Info{URL: "http://" + ln.Addr().String() + "/", PLC: plant.PLCAddr(), DBPath: dbPath, Sensor: status}
 	log.Info("range running", "url", info.URL, "plc", info.PLC, "db", dbPath, "sensor", status.Running)
 	if ready != nil {
 		ready(info)
 	}
-	wg.Wait()
-	close(errs)
-	return errors.Join(collect(errs)...)
-}
-
-func collect(errs <-chan error) []error {
-	var out []error
-	for err := range errs {
-		out = append(out, err)
-	}
-	return out
+	return g.Wait()
 }
 
 // startSensor opens the live capture; without rights the range runs on and
