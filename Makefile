@@ -12,9 +12,10 @@ STATICCHECK_VERSION := v0.8.2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
 # Debian packages the test suite drives: Wireshark's dissectors, a real
-# browser, independent Modbus clients.
-TEST_PKGS := tshark chromium mbpoll python3-pymodbus
-TEST_CMDS := tshark chromium mbpoll
+# browser, independent Modbus clients, a syslog daemon for CEF delivery and
+# tcpreplay for live-capture tests.
+TEST_PKGS := tshark chromium mbpoll python3-pymodbus rsyslog tcpreplay
+TEST_CMDS := tshark chromium mbpoll rsyslogd tcpreplay
 
 .PHONY: all build run test test-go lint fuzz bench deps clean
 
@@ -28,7 +29,7 @@ run: build
 
 deps:
 	@missing=""; \
-	for c in $(TEST_CMDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in $(TEST_CMDS); do PATH="$$PATH:/usr/sbin" command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	/usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || missing="$$missing python3-pymodbus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
@@ -58,7 +59,7 @@ fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$f"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$pkg; \
 	  done; \
 	done
 
