@@ -11,18 +11,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
 )
 
-// Event is one entry of the log.
+// Event is one entry of the log: the contract every view, the scoring, the
+// report and replay are derived from.
 type Event struct {
 	ID       int64           `json:"id"`
 	Exercise string          `json:"exercise"`
 	Kind     string          `json:"kind"`
-	Time     time.Time       `json:"time"`
-	Source   string          `json:"source"`
+	Time     time.Time       `json:"time"`               // wall time
+	Clock    time.Duration   `json:"clock"`              // exercise time when it happened
+	Source   string          `json:"source"`             // "step:ID", "rule:ID", "participant:ROLE", "plant", ...
+	Audience []string        `json:"audience,omitempty"` // roles that see it; empty: every role
+	Cause    string          `json:"cause,omitempty"`    // correlation: the scenario step (or event) that caused it
 	Payload  json.RawMessage `json:"payload"`
 }
 
@@ -42,6 +47,10 @@ var migrations = []string{
 		payload  TEXT NOT NULL
 	);
 	CREATE INDEX events_kind ON events(exercise, kind, id);`,
+	`ALTER TABLE events ADD COLUMN clock INTEGER NOT NULL DEFAULT 0; -- exercise time, nanoseconds
+	ALTER TABLE events ADD COLUMN audience TEXT NOT NULL DEFAULT ''; -- comma-separated roles
+	ALTER TABLE events ADD COLUMN cause TEXT NOT NULL DEFAULT '';
+	CREATE INDEX events_by_kind ON events(kind, id);`,
 }
 
 // Open opens (creating if needed) the store at path and migrates it.
@@ -111,9 +120,14 @@ func (s *Store) Append(ctx context.Context, ev Event) (Event, error) {
 	if len(ev.Payload) == 0 {
 		ev.Payload = json.RawMessage("null")
 	}
+	for _, r := range ev.Audience {
+		if r == "" || strings.Contains(r, ",") {
+			return ev, fmt.Errorf("store: append: bad audience role %q", r)
+		}
+	}
 	res, err := s.db.ExecContext(ctx,
-		`INSERT INTO events (exercise, kind, time, source, payload) VALUES (?, ?, ?, ?, ?)`,
-		ev.Exercise, ev.Kind, ev.Time.UnixNano(), ev.Source, string(ev.Payload))
+		`INSERT INTO events (exercise, kind, time, clock, source, audience, cause, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.Exercise, ev.Kind, ev.Time.UnixNano(), int64(ev.Clock), ev.Source, strings.Join(ev.Audience, ","), ev.Cause, string(ev.Payload))
 	if err != nil {
 		return ev, fmt.Errorf("store: append: %w", err)
 	}
@@ -123,7 +137,7 @@ func (s *Store) Append(ctx context.Context, ev Event) (Event, error) {
 
 // Query selects events.
 type Query struct {
-	Exercise string
+	Exercise string // empty: every exercise
 	Kind     string // empty: all kinds
 	AfterID  int64
 	Limit    int // <= 0 or > 10000: 10000
@@ -140,10 +154,10 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Event, error) {
 		order = "DESC"
 	}
 	rows, err := s.db.QueryContext(ctx,
-		`SELECT id, exercise, kind, time, source, payload FROM events
-		 WHERE exercise = ? AND (? = '' OR kind = ?) AND id > ?
+		`SELECT id, exercise, kind, time, clock, source, audience, cause, payload FROM events
+		 WHERE (? = '' OR exercise = ?) AND (? = '' OR kind = ?) AND id > ?
 		 ORDER BY id `+order+` LIMIT ?`,
-		q.Exercise, q.Kind, q.Kind, q.AfterID, q.Limit)
+		q.Exercise, q.Exercise, q.Kind, q.Kind, q.AfterID, q.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: query: %w", err)
 	}
@@ -151,12 +165,15 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Event, error) {
 	var out []Event
 	for rows.Next() {
 		var ev Event
-		var ns int64
-		var payload string
-		if err := rows.Scan(&ev.ID, &ev.Exercise, &ev.Kind, &ns, &ev.Source, &payload); err != nil {
+		var ns, clock int64
+		var payload, audience string
+		if err := rows.Scan(&ev.ID, &ev.Exercise, &ev.Kind, &ns, &clock, &ev.Source, &audience, &ev.Cause, &payload); err != nil {
 			return nil, err
 		}
-		ev.Time = time.Unix(0, ns)
+		ev.Time, ev.Clock = time.Unix(0, ns), time.Duration(clock)
+		if audience != "" {
+			ev.Audience = strings.Split(audience, ",")
+		}
 		ev.Payload = json.RawMessage(payload)
 		out = append(out, ev)
 	}
