@@ -18,7 +18,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/otrange/otrange/sensor/alert"
+	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
+	"github.com/otrange/otrange/simulator/control"
 	"github.com/otrange/otrange/web"
 )
 
@@ -34,16 +36,20 @@ type SensorStatus struct {
 
 // Options configure a Server.
 type Options struct {
-	Store  *store.Store // required
+	Store *store.Store // required
+	// Range carries out participants' response actions; nil refuses them.
+	Range  control.Controller
 	Logger *slog.Logger // nil: discard
 }
 
 // Server serves the API, the UI and the WebSocket.
 type Server struct {
-	echo  *echo.Echo
-	store *store.Store
-	hub   *hub
-	log   *slog.Logger
+	echo     *echo.Echo
+	store    *store.Store
+	engine   *exercise.Engine
+	rangeCtl control.Controller
+	hub      *hub
+	log      *slog.Logger
 
 	mu     sync.Mutex
 	hmi    json.RawMessage
@@ -67,7 +73,11 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{store: opts.Store, log: log, hub: newHub(log)}
+	engine, err := exercise.Open(context.Background(), exercise.Options{Store: opts.Store, Logger: log.With("part", "exercise")})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, log: log, hub: newHub(log)}
 	s.sensor = SensorStatus{Reason: "sensor not started"}
 	s.echo = s.routes()
 	return s, nil
@@ -84,6 +94,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/api/state", s.getState)
 	e.GET("/api/alerts", s.getAlerts)
 	e.GET("/ws", s.serveWS)
+	s.exerciseRoutes(e)
 	e.Any("/api/*", func(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, "no such API endpoint: "+c.Request().URL.Path)
 	})
@@ -268,11 +279,16 @@ func (s *Server) Emit(a alert.Alert) {
 		return
 	}
 	s.publish("alert", storedAlert{EventID: ev.ID, Alert: a})
+	s.emitToExercises(a, payload)
 }
 
 // Serve serves HTTP on ln until ctx is cancelled, then shuts down within 5 s.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	go s.hub.run()
+	engineCtx, stopEngine := context.WithCancel(ctx)
+	engineDone := make(chan struct{})
+	go func() { s.engine.Run(engineCtx); close(engineDone) }()
+	defer func() { stopEngine(); <-engineDone }()
 	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
