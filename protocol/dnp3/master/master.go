@@ -1,7 +1,11 @@
-// Package master is a DNP3 master over TCP (or UDP): the range's HMI and
+// Package master is a DNP3 master over TCP or UDP: the range's HMI and
 // engineering workstation poll outstations with it, and attack steps use its
 // raw mode to send any function code, any object bytes, to any destination
 // (broadcast included) from any link source address.
+//
+// Over UDP (Config.Network "udp") the master uses a connected socket: each
+// request goes out as one datagram, and each datagram that comes back must
+// hold whole link frames.
 package master
 
 import (
@@ -127,6 +131,9 @@ func (m *Master) Close() error {
 	err := m.conn.Close()
 	<-m.done
 	m.conn = nil
+	if errors.Is(err, net.ErrClosed) { // the reader closed it when the outstation left
+		err = nil
+	}
 	return err
 }
 
@@ -145,10 +152,14 @@ func (m *Master) LocalAddr() net.Addr {
 // waiting request and unsolicited ones to OnUnsolicited.
 func (m *Master) readLoop(c net.Conn, w *linkio.Writer, frags chan []byte, links chan linkio.Frame, done chan struct{}) {
 	r := linkio.NewReader(c, 0)
+	if m.packet() {
+		r = linkio.NewPacketReader(c, 0)
+	}
 	reasm := dnp3.NewReassembler(dnp3.MaxFragmentLimit)
 	var err error
 	defer func() {
 		m.err = err
+		c.Close() // the outstation left or the connection broke: release it
 		close(done)
 	}()
 	for {
@@ -183,6 +194,9 @@ func (m *Master) readLoop(c net.Conn, w *linkio.Writer, frags chan []byte, links
 		m.onFragment(w, frags, f.Source, raw)
 	}
 }
+
+// packet reports whether the master runs over UDP.
+func (m *Master) packet() bool { return m.cfg.Network == "udp" || m.cfg.Network == "udp4" }
 
 // onFragment dispatches one complete response fragment.
 func (m *Master) onFragment(w *linkio.Writer, frags chan []byte, src uint16, raw []byte) {

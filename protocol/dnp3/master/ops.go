@@ -197,3 +197,66 @@ func (m *Master) ClearRestart(ctx context.Context) error {
 	_, err := m.do(ctx, dnp3.FuncWrite, append(b, 0))
 	return err
 }
+
+// AllCounters names every counter (g20v0, qualifier 0x06), for freezes.
+func AllCounters() dnp3.ObjectHeader {
+	return dnp3.ObjectHeader{Group: 20, Variation: 0, Qualifier: dnp3.QualAll}
+}
+
+// CounterRange names counters start..stop (g20v0, start-stop qualifier),
+// for freezes.
+func CounterRange(start, stop uint16) dnp3.ObjectHeader {
+	q := dnp3.QualStartStop16
+	if stop <= 0xFF {
+		q = dnp3.QualStartStop8
+	}
+	return dnp3.ObjectHeader{Group: 20, Variation: 0, Qualifier: q, Start: uint32(start), Stop: uint32(stop)}
+}
+
+// freeze sends a freeze function naming the counters in headers (all of
+// them when none is given).
+func (m *Master) freeze(ctx context.Context, fc dnp3.FunctionCode, headers []dnp3.ObjectHeader) error {
+	if len(headers) == 0 {
+		headers = []dnp3.ObjectHeader{AllCounters()}
+	}
+	var b []byte
+	for _, h := range headers {
+		b = dnp3.AppendObjectHeader(b, h)
+	}
+	if fc == dnp3.FuncImmedFreezeNR || fc == dnp3.FuncFreezeClearNR {
+		_, err := m.Do(ctx, m.NewRequest(fc, b))
+		return err
+	}
+	_, err := m.do(ctx, fc, b)
+	return err
+}
+
+// ImmedFreeze copies counters to their frozen counters (IMMED_FREEZE); with
+// no headers, all counters. Read the result with ReadFrozenCounters.
+func (m *Master) ImmedFreeze(ctx context.Context, headers ...dnp3.ObjectHeader) error {
+	return m.freeze(ctx, dnp3.FuncImmedFreeze, headers)
+}
+
+// ImmedFreezeNR is ImmedFreeze without a response (IMMED_FREEZE_NR).
+func (m *Master) ImmedFreezeNR(ctx context.Context, headers ...dnp3.ObjectHeader) error {
+	return m.freeze(ctx, dnp3.FuncImmedFreezeNR, headers)
+}
+
+// FreezeClear freezes counters and clears them to zero (FREEZE_CLEAR).
+func (m *Master) FreezeClear(ctx context.Context, headers ...dnp3.ObjectHeader) error {
+	return m.freeze(ctx, dnp3.FuncFreezeClear, headers)
+}
+
+// FreezeClearNR is FreezeClear without a response (FREEZE_CLEAR_NR).
+func (m *Master) FreezeClearNR(ctx context.Context, headers ...dnp3.ObjectHeader) error {
+	return m.freeze(ctx, dnp3.FuncFreezeClearNR, headers)
+}
+
+// ReadFrozenCounters reads every frozen counter (g21v0, qualifier 0x06).
+func (m *Master) ReadFrozenCounters(ctx context.Context) ([]Point, error) {
+	resp, err := m.Read(ctx, dnp3.ObjectHeader{Group: 21, Variation: 0, Qualifier: dnp3.QualAll})
+	if err != nil {
+		return nil, err
+	}
+	return resp.Find(21), nil
+}

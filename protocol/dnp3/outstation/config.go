@@ -50,7 +50,8 @@ type PointConfig struct {
 	Deadband float64
 }
 
-// Points lists the points of each type; the index is the position.
+// Points lists the points of each type; the index is the position. Each
+// counter also has a frozen counter (g21) of the same index and class.
 type Points struct {
 	BinaryInputs  []PointConfig
 	BinaryOutputs []PointConfig
@@ -143,6 +144,9 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("max clients %d < 1", c.MaxClients))
 	}
 	for t, pts := range c.Points.all() {
+		if PointType(t) == FrozenCounter { // the counters' own list, checked once
+			continue
+		}
 		if len(pts) > 65536 {
 			errs = append(errs, fmt.Errorf("%v: %d points, at most 65536", PointType(t), len(pts)))
 		}
@@ -158,9 +162,10 @@ func (c Config) validate() error {
 	return errors.Join(errs...)
 }
 
-// all returns the point lists indexed by PointType.
+// all returns the point lists indexed by PointType; frozen counters share
+// the counters' list.
 func (p Points) all() [numTypes][]PointConfig {
-	return [numTypes][]PointConfig{p.BinaryInputs, p.BinaryOutputs, p.Counters, p.AnalogInputs, p.AnalogOutputs}
+	return [numTypes][]PointConfig{p.BinaryInputs, p.BinaryOutputs, p.Counters, p.Counters, p.AnalogInputs, p.AnalogOutputs}
 }
 
 // class0Size returns the size of a class 0 response with all points.

@@ -16,6 +16,9 @@ const (
 	BinaryInput PointType = iota
 	BinaryOutput
 	Counter
+	// FrozenCounter points mirror the counters: one per counter, with its
+	// class, holding the value of the last IMMED_FREEZE or FREEZE_CLEAR.
+	FrozenCounter
 	AnalogInput
 	AnalogOutput
 	numTypes
@@ -23,14 +26,14 @@ const (
 
 // String names the type.
 func (t PointType) String() string {
-	return [...]string{"binary input", "binary output", "counter", "analog input", "analog output"}[t]
+	return [...]string{"binary input", "binary output", "counter", "frozen counter", "analog input", "analog output"}[t]
 }
 
 // staticGV and eventGV are the group and default variation of each type's
 // static and event objects.
 var (
-	staticGV = [numTypes][2]uint8{{1, 2}, {10, 2}, {20, 1}, {30, 5}, {40, 3}}
-	eventGV  = [numTypes][2]uint8{{2, 2}, {11, 2}, {22, 5}, {32, 7}, {42, 7}}
+	staticGV = [numTypes][2]uint8{{1, 2}, {10, 2}, {20, 1}, {21, 1}, {30, 5}, {40, 3}}
+	eventGV  = [numTypes][2]uint8{{2, 2}, {11, 2}, {22, 5}, {23, 5}, {32, 7}, {42, 7}}
 )
 
 // typeOfGroup maps a static or event group to its point type.
@@ -108,6 +111,16 @@ func (d *Database) Update(t PointType, index int, m dnp3.Measurement) error {
 		return fmt.Errorf("outstation: no %v %d", t, index)
 	}
 	d.mu.Lock()
+	made := d.update(t, index, m)
+	d.mu.Unlock()
+	if made && d.notify != nil {
+		d.notify()
+	}
+	return nil
+}
+
+// update sets a point under the lock and reports whether it made an event.
+func (d *Database) update(t PointType, index int, m dnp3.Measurement) bool {
 	if !m.HasTime {
 		m.Time, m.HasTime = d.now(), true
 	}
@@ -125,11 +138,30 @@ func (d *Database) Update(t PointType, index int, m dnp3.Measurement) error {
 		p.lastEvent = m.Value
 		d.addEvent(event{typ: t, index: uint16(index), class: p.class, m: m})
 	}
+	return made
+}
+
+// freeze copies counters start..stop to their frozen counters, stamped
+// now; with clear the counters go back to zero. A frozen counter with a
+// class makes a frozen counter event (g23) when the frozen value or flags
+// change, as Update does for other points.
+func (d *Database) freeze(start, stop int, clear bool) {
+	d.mu.Lock()
+	now := d.now()
+	made := false
+	for i := start; i <= stop; i++ {
+		m := d.points[Counter][i].m
+		m.Time, m.HasTime = now, true
+		made = d.update(FrozenCounter, i, m) || made
+		if clear {
+			m.Value = 0
+			made = d.update(Counter, i, m) || made
+		}
+	}
 	d.mu.Unlock()
 	if made && d.notify != nil {
 		d.notify()
 	}
-	return nil
 }
 
 // SetBool sets a binary point's state, keeping its flags.

@@ -15,6 +15,8 @@ type result struct {
 	events  []uint64 // events in the response: it asks for confirmation
 	restart bool     // restart after responding
 	cold    bool
+	// unsupported: answered NO_FUNC_CODE_SUPPORT
+	unsupported bool
 }
 
 // reply builds a response: header first, objects appended, IIN patched.
@@ -52,6 +54,11 @@ func (o *Outstation) handle(s *session, f dnp3.Fragment, buf []byte, bcast bool)
 	case dnp3.FuncDirectOperateNR:
 		r.controls(f, OpDirectOperateNR, nil)
 		res.respond = false
+	case dnp3.FuncImmedFreeze, dnp3.FuncFreezeClear:
+		r.freeze(f, f.Function == dnp3.FuncFreezeClear)
+	case dnp3.FuncImmedFreezeNR, dnp3.FuncFreezeClearNR:
+		r.freeze(f, f.Function == dnp3.FuncFreezeClearNR)
+		res.respond = false
 	case dnp3.FuncColdRestart, dnp3.FuncWarmRestart:
 		res.restart, res.cold = true, f.Function == dnp3.FuncColdRestart
 		r.restart(res.cold)
@@ -83,6 +90,7 @@ func (o *Outstation) handle(s *session, f dnp3.Fragment, buf []byte, bcast bool)
 	r.b[len(buf)] = byte(dnp3.NewAppControl(true, true, con, false, r.seq))
 	r.b[len(buf)+2], r.b[len(buf)+3] = iin.IIN1(), iin.IIN2()
 	res.apdu, res.events = r.b, r.ids
+	res.unsupported = r.iin&dnp3.IINNoFuncCodeSupport != 0
 	return res
 }
 
@@ -387,6 +395,31 @@ func (o *Outstation) operateAnalog(op Op, idx uint32, a dnp3.AnalogOutput) dnp3.
 		o.db.SetValue(AnalogOutput, int(idx), a.Value)
 	}
 	return st
+}
+
+// freeze answers IMMED_FREEZE and FREEZE_CLEAR (and their _NR forms): the
+// counters named by g20v0 headers (all, or a start-stop range) are copied
+// to their frozen counters (g21), and with clear the counters restart
+// from zero. The response carries no objects.
+func (r *reply) freeze(f dnp3.Fragment, clear bool) {
+	n := r.o.db.Len(Counter)
+	r.objects(f, func(h *dnp3.ObjectHeader) bool {
+		if h.Group != 20 || h.Variation != 0 {
+			r.iin |= dnp3.IINObjectUnknown
+			return false
+		}
+		start, stop := 0, n-1
+		switch {
+		case h.Qualifier.RangeCode() == 6:
+		case h.Qualifier.IsStartStop() && h.Stop < uint32(n):
+			start, stop = int(h.Start), int(h.Stop)
+		default:
+			r.iin |= dnp3.IINParameterError
+			return false
+		}
+		r.o.db.freeze(start, stop, clear)
+		return true
+	})
 }
 
 // restart answers COLD_RESTART/WARM_RESTART with the time the device will

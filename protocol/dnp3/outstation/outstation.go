@@ -26,12 +26,16 @@ type Stats struct {
 	UnsolRetries  uint64
 	UnsolFailures uint64 // unsolicited responses never confirmed
 	Restarts      uint64
-	Active        uint64 // connections open now
+	Active        uint64 // connections (TCP) or sessions (UDP) open now
+	Unsupported   uint64 // requests answered NO_FUNC_CODE_SUPPORT (unknown or unimplemented function)
+	Repeats       uint64 // repeated requests answered with the previous response, not executed
+	Overruns      uint64 // UDP frames dropped because their session's queue was full
 }
 
 type counters struct {
 	accepted, denied, rejected, whileDown, requests, ignored atomic.Uint64
 	unsol, unsolRetries, unsolFailures, restarts, active     atomic.Uint64
+	unsupported, repeats, overruns                           atomic.Uint64
 }
 
 // selection is a pending SELECT awaiting its OPERATE.
@@ -91,7 +95,8 @@ func (o *Outstation) Stats() Stats {
 		WhileDown: o.c.whileDown.Load(), Requests: o.c.requests.Load(), Ignored: o.c.ignored.Load(),
 		Unsolicited: o.c.unsol.Load(), UnsolRetries: o.c.unsolRetries.Load(),
 		UnsolFailures: o.c.unsolFailures.Load(), Restarts: o.c.restarts.Load(),
-		Active: o.c.active.Load(),
+		Active: o.c.active.Load(), Unsupported: o.c.unsupported.Load(),
+		Repeats: o.c.repeats.Load(), Overruns: o.c.overruns.Load(),
 	}
 }
 
@@ -217,10 +222,12 @@ func (o *Outstation) deviceIIN() dnp3.IIN {
 	return iin
 }
 
-// restart takes the device away for its restart delay: every connection is
-// dropped and new ones are refused until it is back, with DEVICE_RESTART
-// and NEED_TIME set. A cold restart also clears the event buffer.
-func (o *Outstation) restart(cold bool) {
+// restart takes the device away for its restart delay: every connection
+// but keep (the one that asked, which closes itself once its response is
+// out) is dropped with a reset, and new ones are refused until it is back,
+// with DEVICE_RESTART and NEED_TIME set. A cold restart also clears the
+// event buffer.
+func (o *Outstation) restart(cold bool, keep *session) {
 	delay := o.cfg.WarmRestartDelay
 	if cold {
 		delay = o.cfg.ColdRestartDelay
@@ -233,7 +240,9 @@ func (o *Outstation) restart(cold bool) {
 	o.sel, o.stopped = nil, false
 	sessions := make([]*session, 0, len(o.sessions))
 	for s := range o.sessions {
-		sessions = append(sessions, s)
+		if s != keep {
+			sessions = append(sessions, s)
+		}
 	}
 	o.mu.Unlock()
 	if cold {

@@ -3,9 +3,9 @@ package outstation_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,6 +46,12 @@ func (p *plant) Restart(cold bool) {
 }
 
 func (p *plant) ApplicationStopped(bool) {}
+
+func (p *plant) Restarts() []bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]bool(nil), p.restarts...)
+}
 
 func (p *plant) Calls() []string {
 	p.mu.Lock()
@@ -326,11 +332,6 @@ func TestRestartTakesDeviceAway(t *testing.T) {
 			} else {
 				delay, err = r.m.WarmRestart(ctx)
 			}
-			if err != nil && strings.Contains(err.Error(), "connection reset") {
-				// Known defect: the outstation can drop the connection before the
-				// restart response is flushed. Fix in the outstation, then remove this.
-				t.Skipf("restart response lost to the connection reset (known defect): %v", err)
-			}
 			dnp3test.Must(t, err, "restart")
 			want := map[bool]time.Duration{true: 30 * time.Second, false: 1500 * time.Millisecond}[cold]
 			if delay != want {
@@ -358,8 +359,8 @@ func TestRestartTakesDeviceAway(t *testing.T) {
 			if cold && events != 0 || !cold && events != 1 {
 				t.Fatalf("%s restart: %d buffered events survived", name, events)
 			}
-			if len(r.p.restarts) != 1 || r.p.restarts[0] != cold {
-				t.Fatalf("device model told %v", r.p.restarts)
+			if restarts := r.p.Restarts(); len(restarts) != 1 || restarts[0] != cold {
+				t.Fatalf("device model told %v", restarts)
 			}
 		})
 	}
@@ -638,5 +639,38 @@ func TestConfigValidation(t *testing.T) {
 		if _, err := outstation.New(tc.cfg); err == nil {
 			t.Errorf("%s: accepted", tc.name)
 		}
+	}
+}
+
+// TestRestartClosesInOrder checks how the connection ends after a restart
+// response: the response with its g52 delay, then an orderly end of stream
+// (FIN), never a reset that could destroy the response before the master
+// reads it.
+func TestRestartClosesInOrder(t *testing.T) {
+	for _, fc := range []dnp3.FunctionCode{dnp3.FuncColdRestart, dnp3.FuncWarmRestart} {
+		t.Run(fc.String(), func(t *testing.T) {
+			r := start(t, nil)
+			rc := dialRaw(t, r.addr)
+			req := dnp3.AppendRequestHeader(nil, dnp3.NewAppControl(true, true, false, false, 5), fc)
+			b, _ := dnp3.AppendAPDU(nil, dnp3.NewControl(true, true, false, false, dnp3.LinkUnconfirmedUserData), 1024, 1, 0, req)
+			_, err := rc.c.Write(b)
+			dnp3test.Must(t, err, "write")
+			raw := rc.next(2 * time.Second)
+			if raw == nil {
+				t.Fatal("no restart response")
+			}
+			frag, err := dnp3.ParseFragment(raw)
+			dnp3test.Must(t, err, "parse")
+			it := frag.Iter()
+			if frag.Function != dnp3.FuncResponse || frag.Control.Seq() != 5 || !it.Next() || it.Header().Group != 52 {
+				t.Fatalf("restart response %x", raw)
+			}
+			// then the end of the stream, with nothing else before it
+			rc.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := rc.c.Read(make([]byte, 64))
+			if n != 0 || !errors.Is(err, io.EOF) {
+				t.Fatalf("after the restart response: %d octets, %v; want an orderly end of stream", n, err)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package outstation
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -22,11 +23,13 @@ type unsolState struct {
 	retries int
 }
 
-// session is one master connection.
+// session is one master: a TCP connection, or a UDP source address and
+// port.
 type session struct {
 	o      *Outstation
-	conn   net.Conn
+	conn   net.Conn // nil for UDP
 	remote netip.Addr
+	peer   string // remote address and port, for logs
 	w      *linkio.Writer
 	reasm  *dnp3.Reassembler
 	notify chan struct{}
@@ -36,6 +39,12 @@ type session struct {
 	master    uint16 // link address of the master, learned from requests
 	broadcast bool   // a broadcast was received: report IIN1.0 once
 	resp      []byte
+
+	lastReq     []byte // the last request fragment, to spot a repeat
+	lastRespond bool   // a response was sent to it (resp holds it)
+
+	restarting bool // the device restarts: say goodbye in an orderly way
+	abortive   bool // end with a reset (firewall deny)
 
 	solSeq     uint8    // sequence of the response awaiting confirmation
 	solPending []uint64 // events in that response
@@ -48,19 +57,33 @@ type session struct {
 	unsolOffline time.Time
 }
 
-// close ends the session (idempotent).
-func (s *session) close() {
+// restartLinger bounds how long a session that answered a restart waits
+// for the master to close its side before closing the connection.
+const restartLinger = time.Second
+
+// close ends the session with a reset, as a device that vanished
+// (idempotent).
+func (s *session) close() { s.end(true) }
+
+// end ends the session (idempotent): abortive sends a reset, otherwise the
+// connection is closed in the ordinary way.
+func (s *session) end(abortive bool) {
 	s.once.Do(func() {
 		close(s.done)
-		abort(s.conn)
+		switch {
+		case s.conn == nil:
+		case abortive:
+			abort(s.conn)
+		default:
+			s.conn.Close()
+		}
 	})
 }
 
-// serveConn runs one connection until it ends.
-func (o *Outstation) serveConn(ctx context.Context, c net.Conn, remote netip.Addr) {
+// newSession registers a session for remote that writes with w.
+func (o *Outstation) newSession(conn net.Conn, remote netip.Addr, peer string, w *linkio.Writer) *session {
 	s := &session{
-		o: o, conn: c, remote: remote,
-		w:      linkio.NewWriter(c, 10*time.Second),
+		o: o, conn: conn, remote: remote, peer: peer, w: w,
 		reasm:  dnp3.NewReassembler(dnp3.DefaultMaxFragment),
 		notify: make(chan struct{}, 1),
 		done:   make(chan struct{}),
@@ -71,26 +94,30 @@ func (o *Outstation) serveConn(ctx context.Context, c net.Conn, remote netip.Add
 	o.mu.Lock()
 	o.sessions[s] = struct{}{}
 	o.mu.Unlock()
-	defer func() {
-		o.mu.Lock()
-		delete(o.sessions, s)
-		if o.sel != nil && o.sel.s == s {
-			o.sel = nil
-		}
-		o.mu.Unlock()
-		s.unsolTimer.Stop()
-		o.db.release(s)
-		s.close()
-	}()
-	o.log.Debug("dnp3 session start", "remote", remote)
-	s.run(ctx)
+	return s
 }
 
-// run is the session's loop: one goroutine reads frames, this one acts.
-func (s *session) run(ctx context.Context) {
+// finish unregisters the session and gives back what it held.
+func (s *session) finish() {
+	o := s.o
+	o.mu.Lock()
+	delete(o.sessions, s)
+	if o.sel != nil && o.sel.s == s {
+		o.sel = nil
+	}
+	o.mu.Unlock()
+	s.unsolTimer.Stop()
+	o.db.release(s)
+	s.end(s.abortive)
+}
+
+// serveConn runs one TCP connection until it ends.
+func (o *Outstation) serveConn(ctx context.Context, c net.Conn, remote netip.Addr) {
+	s := o.newSession(c, remote, c.RemoteAddr().String(), linkio.NewWriter(c, 10*time.Second))
+	defer s.finish()
 	frames := make(chan linkio.Frame)
 	errc := make(chan error, 1)
-	r := linkio.NewReader(s.conn, s.o.cfg.IdleTimeout)
+	r := linkio.NewReader(c, o.cfg.IdleTimeout)
 	go func() {
 		for {
 			f, err := r.Next()
@@ -105,6 +132,22 @@ func (s *session) run(ctx context.Context) {
 			}
 		}
 	}()
+	o.log.Debug("dnp3 session start", "remote", s.peer)
+	s.run(ctx, frames, errc, 0)
+}
+
+// run is the session's loop: frames arrive on frames (from a reader
+// goroutine or the UDP dispatcher), this goroutine acts. It returns when
+// the context ends, the session is closed, errc delivers, or no frame came
+// for idle (0: never).
+func (s *session) run(ctx context.Context, frames <-chan linkio.Frame, errc <-chan error, idle time.Duration) {
+	var idleC <-chan time.Time
+	var idleT *time.Timer
+	if idle > 0 {
+		idleT = time.NewTimer(idle)
+		defer idleT.Stop()
+		idleC = idleT.C
+	}
 	if s.o.cfg.Unsolicited {
 		s.sendUnsol(nil, nil)
 	}
@@ -115,20 +158,59 @@ func (s *session) run(ctx context.Context) {
 		case <-s.done:
 			return
 		case err := <-errc:
-			s.o.log.Debug("dnp3 session end", "remote", s.remote, "err", err)
+			s.o.log.Debug("dnp3 session end", "remote", s.peer, "err", err)
+			return
+		case <-idleC:
+			s.o.log.Debug("dnp3 session idle", "remote", s.peer)
 			return
 		case f := <-frames:
+			if idleT != nil {
+				idleT.Reset(idle)
+			}
 			if !s.o.allowed(s.remote) {
 				s.o.c.denied.Add(1)
-				s.o.log.Info("dnp3 request denied, closing", "remote", s.remote)
+				s.o.log.Info("dnp3 request denied, closing", "remote", s.peer)
+				s.abortive = true
 				return
 			}
 			s.onFrame(f)
+			if s.restarting {
+				s.linger(ctx, frames, errc)
+				return
+			}
 		case <-s.notify:
 		case <-s.unsolTimer.C:
 			s.onUnsolTimeout()
 		}
 		s.tryUnsol()
+	}
+}
+
+// linger closes the session in an orderly way after the restart response:
+// every octet written so far, then FIN; what the master still sends is
+// read and ignored until it closes its side or restartLinger passes, so
+// the connection does not end with a reset that could destroy the
+// response before the master reads it.
+func (s *session) linger(ctx context.Context, frames <-chan linkio.Frame, errc <-chan error) {
+	s.w.CloseWrite()
+	if s.conn == nil {
+		return
+	}
+	t := time.NewTimer(restartLinger)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.done:
+			return
+		case <-errc:
+			return
+		case <-t.C:
+			return
+		case <-frames:
+			s.o.c.ignored.Add(1)
+		}
 	}
 }
 
@@ -182,6 +264,9 @@ func (s *session) onFragment(src uint16, bcast bool, raw []byte) {
 		s.onConfirm(frag.Control)
 		return
 	}
+	if !bcast && s.repeat(frag, raw) {
+		return
+	}
 	s.o.c.requests.Add(1)
 	if s.solPending != nil { // a new request cancels a pending confirmation
 		s.o.db.unclaim(s.solPending)
@@ -189,8 +274,14 @@ func (s *session) onFragment(src uint16, bcast bool, raw []byte) {
 	}
 	res := s.o.handle(s, frag, s.resp[:0], bcast)
 	s.resp = res.apdu
+	if res.unsupported {
+		s.o.c.unsupported.Add(1)
+		s.o.log.Debug("dnp3 function not supported", "remote", s.peer, "function", frag.Function.String())
+	}
+	s.lastReq, s.lastRespond = append(s.lastReq[:0], raw...), false
 	if bcast {
 		s.broadcast = true
+		s.lastReq = s.lastReq[:0] // a broadcast is never a repeat of a request
 	} else if res.respond {
 		if s.broadcast {
 			s.resp[2] |= dnp3.IINBroadcast.IIN1()
@@ -199,11 +290,33 @@ func (s *session) onFragment(src uint16, bcast bool, raw []byte) {
 		if res.events != nil {
 			s.solSeq, s.solPending = frag.Control.Seq(), res.events
 		}
+		s.lastRespond = true
 		s.w.APDU(respControl, s.master, s.o.cfg.Address, s.resp)
 	}
 	if res.restart {
-		s.o.restart(res.cold)
+		s.restarting = true
+		s.o.restart(res.cold, s)
 	}
+}
+
+// repeat handles a request identical to the previous one (same sequence
+// number, same octets), as IEEE 1815 asks: the previous response is sent
+// again and the request is not executed twice, which matters for OPERATE
+// and DIRECT_OPERATE. A repeated READ is executed again unless its
+// response still awaits confirmation (then the same events go again).
+// It reports whether the request was a repeat.
+func (s *session) repeat(frag dnp3.Fragment, raw []byte) bool {
+	if len(s.lastReq) == 0 || !bytes.Equal(raw, s.lastReq) {
+		return false
+	}
+	if frag.Function == dnp3.FuncRead && s.solPending == nil {
+		return false
+	}
+	s.o.c.repeats.Add(1)
+	if s.lastRespond {
+		s.w.APDU(respControl, s.master, s.o.cfg.Address, s.resp)
+	}
+	return true
 }
 
 // onConfirm matches an application confirm to what awaits it.

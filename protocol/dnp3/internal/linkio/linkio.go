@@ -1,15 +1,24 @@
-// Package linkio moves DNP3 link frames over a net.Conn for the outstation
-// and the master: a frame reader over the stream framer, and writers for
-// application fragments and bare link frames.
+// Package linkio moves DNP3 link frames over a connection for the
+// outstation and the master: a frame reader over the stream framer (TCP) or
+// over whole datagrams (UDP), and writers for application fragments and
+// bare link frames.
+//
+// Writes are synchronous: a write returns once the kernel has taken every
+// octet (or failed), so a caller that writes a response and then calls
+// CloseWrite knows the FIN goes out after the response.
 package linkio
 
 import (
+	"errors"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/otrange/otrange/protocol/dnp3"
 )
+
+// MaxDatagram is the largest UDP datagram a packet reader accepts.
+const MaxDatagram = 65535
 
 // Frame is a link frame copied out of the reader's buffers.
 type Frame struct {
@@ -25,12 +34,21 @@ type Reader struct {
 	pending []byte
 	err     error
 	idle    time.Duration
-	Dropped uint64 // frames or headers the framer dropped (bad CRC, garbage)
+	packet  bool
+	Dropped uint64 // frames or headers the framer dropped (bad CRC, garbage, partial frames in a datagram)
 }
 
-// NewReader returns a reader; idle > 0 sets a read deadline before each read.
+// NewReader returns a reader of a byte stream; idle > 0 sets a read
+// deadline before each read.
 func NewReader(c net.Conn, idle time.Duration) *Reader {
 	return &Reader{c: c, f: dnp3.NewFramer(0), buf: make([]byte, 2048), idle: idle}
+}
+
+// NewPacketReader returns a reader of a connected datagram socket: each
+// datagram holds whole frames, and a partial frame at its end is dropped
+// rather than joined to the next datagram.
+func NewPacketReader(c net.Conn, idle time.Duration) *Reader {
+	return &Reader{c: c, f: dnp3.NewFramer(0), buf: make([]byte, MaxDatagram), idle: idle, packet: true}
 }
 
 // Next blocks until a whole frame arrives and returns a copy of it. It
@@ -52,6 +70,10 @@ func (r *Reader) Next() (Frame, error) {
 		if len(r.pending) > 0 {
 			continue
 		}
+		if r.packet && r.f.Buffered() > 0 { // the datagram ended inside a frame
+			r.Dropped++
+			r.f.Reset()
+		}
 		if r.err != nil {
 			return Frame{}, r.err
 		}
@@ -63,18 +85,50 @@ func (r *Reader) Next() (Frame, error) {
 	}
 }
 
-// Writer serialises writes of whole frames to a connection.
+// Writer serialises writes of whole frames to a connection. An application
+// fragment goes out in one write: on a datagram socket, one datagram.
 type Writer struct {
 	mu      sync.Mutex
-	c       net.Conn
+	out     func([]byte) error
+	closeW  func() error
 	timeout time.Duration
 	seq     uint8
 	buf     []byte
+	closed  bool
 }
+
+// ErrWriteClosed is returned by writes after CloseWrite.
+var ErrWriteClosed = errors.New("linkio: write side closed")
 
 // NewWriter returns a writer with a per-write deadline (0: none).
 func NewWriter(c net.Conn, timeout time.Duration) *Writer {
-	return &Writer{c: c, timeout: timeout}
+	w := &Writer{timeout: timeout}
+	w.out = func(b []byte) error {
+		if w.timeout > 0 {
+			c.SetWriteDeadline(time.Now().Add(w.timeout))
+		}
+		_, err := c.Write(b)
+		return err
+	}
+	w.closeW = func() error {
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			return cw.CloseWrite()
+		}
+		return nil
+	}
+	return w
+}
+
+// NewPacketWriter returns a writer that sends each write as one datagram
+// to addr through pc (shared with other writers: no deadline is set).
+func NewPacketWriter(pc net.PacketConn, addr net.Addr) *Writer {
+	return &Writer{
+		out: func(b []byte) error {
+			_, err := pc.WriteTo(b, addr)
+			return err
+		},
+		closeW: func() error { return nil },
+	}
 }
 
 // APDU sends an application fragment in transport segments and link frames
@@ -101,10 +155,22 @@ func (w *Writer) Raw(b []byte) error {
 	return w.write(b)
 }
 
-func (w *Writer) write(b []byte) error {
-	if w.timeout > 0 {
-		w.c.SetWriteDeadline(time.Now().Add(w.timeout))
+// CloseWrite waits for any write under way to finish, refuses later ones,
+// and half-closes a stream connection: the peer reads everything written
+// so far, then end of stream. It is a no-op on datagram writers.
+func (w *Writer) CloseWrite() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
 	}
-	_, err := w.c.Write(b)
-	return err
+	w.closed = true
+	return w.closeW()
+}
+
+func (w *Writer) write(b []byte) error {
+	if w.closed {
+		return ErrWriteClosed
+	}
+	return w.out(b)
 }
