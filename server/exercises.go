@@ -260,7 +260,7 @@ func (s *Server) postInject(c echo.Context) error {
 			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("role %q does not take part in this exercise", r))
 		}
 	}
-	return s.appendFrom(c, exercise.KindInject, req.Roles, map[string]any{"text": t, "roles": req.Roles, "adhoc": true})
+	return s.appendFrom(c, exercise.KindInject, req.Roles, exercise.InjectRecord{Text: t, Roles: req.Roles, Adhoc: true})
 }
 
 func (s *Server) postChat(c echo.Context) error {
@@ -294,15 +294,7 @@ func (s *Server) postDecision(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "rationale too long")
 	}
 	p := principal(c)
-	return s.appendFrom(c, exercise.KindDecision, nil, map[string]any{"text": t, "rationale": req.Rationale, "name": p.Name})
-}
-
-// actionRecord is the payload of an action event.
-type actionRecord struct {
-	Action control.Action `json:"action"`
-	By     string         `json:"by"`
-	Result string         `json:"result,omitempty"`
-	Error  string         `json:"error,omitempty"`
+	return s.appendFrom(c, exercise.KindDecision, nil, exercise.DecisionRecord{Text: t, Rationale: req.Rationale, Name: p.Name})
 }
 
 func (s *Server) postAction(c echo.Context) error {
@@ -323,7 +315,7 @@ func (s *Server) postAction(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
 	res, err := s.rangeCtl.Do(ctx, a)
-	rec := actionRecord{Action: a, By: p.Role, Result: res.Message}
+	rec := exercise.ActionRecord{Action: a, By: p.Role, Result: res.Message}
 	if err != nil {
 		rec.Error = err.Error()
 	}
