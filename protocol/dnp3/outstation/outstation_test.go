@@ -381,6 +381,16 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 	return &rawConn{t: t, c: c, fr: dnp3.NewFramer(0), re: dnp3.NewReassembler(0)}
 }
 
+// request sends a request fragment from master 1 to outstation 1024 and
+// returns the octets sent.
+func (rc *rawConn) request(seq uint8, fc dnp3.FunctionCode, objects []byte) []byte {
+	apdu := append(dnp3.AppendRequestHeader(nil, dnp3.NewAppControl(true, true, false, false, seq), fc), objects...)
+	b, _ := dnp3.AppendAPDU(nil, dnp3.NewControl(true, true, false, false, dnp3.LinkUnconfirmedUserData), 1024, 1, 0, apdu)
+	_, err := rc.c.Write(b)
+	dnp3test.Must(rc.t, err, "write")
+	return b
+}
+
 // next returns the next application fragment (copied), or nil after wait.
 func (rc *rawConn) next(wait time.Duration) []byte {
 	buf := make([]byte, 1024)
@@ -531,6 +541,10 @@ func TestRequestErrors(t *testing.T) {
 		{"write unknown", dnp3.FuncWrite, []byte{30, 1, 0, 0, 0, 1, 0, 0, 0, 0}, dnp3.IINObjectUnknown},
 		{"unsolicited not configured", dnp3.FuncEnableUnsolicited, []byte{60, 2, 6}, dnp3.IINNoFuncCodeSupport},
 		{"control on analog input", dnp3.FuncSelect, []byte{30, 1, 0x17, 1, 0, 1, 0, 0, 0, 0}, dnp3.IINObjectUnknown},
+		{"freeze at time", dnp3.FuncFreezeAtTime, []byte{20, 0, 6}, dnp3.IINNoFuncCodeSupport},
+		{"freeze analog", dnp3.FuncImmedFreeze, []byte{30, 0, 6}, dnp3.IINObjectUnknown},
+		{"freeze counter out of range", dnp3.FuncFreezeClear, []byte{20, 0, 0, 0, 5}, dnp3.IINParameterError},
+		{"freeze with a variation", dnp3.FuncImmedFreeze, []byte{20, 1, 6}, dnp3.IINObjectUnknown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -539,7 +553,195 @@ func TestRequestErrors(t *testing.T) {
 			if resp.IIN&tc.want == 0 {
 				t.Fatalf("IIN %v lacks %v", resp.IIN, tc.want)
 			}
+			if len(resp.Points) != 0 {
+				t.Fatalf("failed request answered with objects %+v", resp.Points)
+			}
 		})
+	}
+	if got := r.o.Stats().Unsupported; got != 4 {
+		t.Fatalf("unsupported requests counted %d, want 4", got)
+	}
+}
+
+// TestUnknownFunctionsAnswered sends every function code a master may not
+// send to the outstation: each is decoded and answered NO_FUNC_CODE_SUPPORT
+// with no objects, none is dropped, and the connection stays up.
+func TestUnknownFunctionsAnswered(t *testing.T) {
+	r := start(t, nil)
+	ctx := context.Background()
+	var n uint64
+	for fc := range 256 {
+		f := dnp3.FunctionCode(fc)
+		if f.Known() && f != dnp3.FuncFreezeAtTime && (f < dnp3.FuncInitializeData || f > dnp3.FuncAuthRequestNoAck || f == dnp3.FuncStopAppl || f == dnp3.FuncStartAppl ||
+			(f >= dnp3.FuncEnableUnsolicited && f <= dnp3.FuncRecordCurrentTime)) || f.IsResponse() {
+			continue // implemented, or a response (never answered)
+		}
+		if f == dnp3.FuncAuthRequestNoAck || f == dnp3.FuncEnableUnsolicited || f == dnp3.FuncDisableUnsolicited {
+			continue // no response by design; unsolicited is covered in TestRequestErrors
+		}
+		n++
+		resp, err := r.m.Do(ctx, r.m.NewRequest(f, []byte{60, 1, 6}))
+		dnp3test.Must(t, err, "function %v", f)
+		if resp.IIN&dnp3.IINNoFuncCodeSupport == 0 || len(resp.Points) != 0 || resp.Function != dnp3.FuncResponse {
+			t.Fatalf("%v answered %v with IIN %v and %d points", f, resp.Function, resp.IIN, len(resp.Points))
+		}
+	}
+	if got := r.o.Stats().Unsupported; got != n || n < 100 {
+		t.Fatalf("unsupported counted %d, sent %d", got, n)
+	}
+	if _, err := r.m.IntegrityPoll(ctx); err != nil {
+		t.Fatalf("poll after unknown functions: %v", err)
+	}
+}
+
+func TestFreezeCounters(t *testing.T) {
+	r := start(t, nil)
+	ctx := context.Background()
+	db := r.o.Database()
+	dnp3test.Must(t, db.SetValue(outstation.Counter, 0, 7), "set")
+	dnp3test.Must(t, db.SetValue(outstation.Counter, 1, 3), "set")
+	_, err := r.m.EventPoll(ctx, master.Class2) // take the counter events away
+	dnp3test.Must(t, err, "poll")
+	frozen := func() []float64 {
+		t.Helper()
+		pts, err := r.m.ReadFrozenCounters(ctx)
+		dnp3test.Must(t, err, "read frozen counters")
+		var v []float64
+		for i, p := range pts {
+			if p.Variation != 1 || p.Index != uint32(i) {
+				t.Fatalf("frozen counter %d: %+v", i, p)
+			}
+			v = append(v, p.Measurement.Value)
+		}
+		return v
+	}
+	if v := frozen(); len(v) != 2 || v[0] != 0 || v[1] != 0 {
+		t.Fatalf("before any freeze: %v", v)
+	}
+	r.clock.Advance(time.Minute)
+	frozeAt := r.clock.Now()
+	dnp3test.Must(t, r.m.ImmedFreeze(ctx), "immediate freeze")
+	dnp3test.Must(t, db.SetValue(outstation.Counter, 0, 9), "set")
+	if v := frozen(); v[0] != 7 || v[1] != 3 {
+		t.Fatalf("after freeze: %v, want [7 3]", v)
+	}
+	// the freeze time, in g21v5
+	resp, err := r.m.Read(ctx, dnp3.ObjectHeader{Group: 21, Variation: 5, Qualifier: dnp3.QualStartStop8, Start: 0, Stop: 1})
+	dnp3test.Must(t, err, "read g21v5")
+	if pts := resp.Find(21); len(pts) != 2 || !pts[1].Measurement.HasTime || !pts[1].Measurement.Time.Std().Equal(frozeAt) {
+		t.Fatalf("g21v5 %+v, want time %v", pts, frozeAt)
+	}
+	// frozen counter events (g23, class 2 like their counters), then the counter event
+	resp, err = r.m.EventPoll(ctx, master.Class2)
+	dnp3test.Must(t, err, "event poll")
+	if ev := resp.Find(23); len(ev) != 2 || ev[0].Measurement.Value != 7 || ev[1].Index != 1 || ev[0].Variation != 5 {
+		t.Fatalf("frozen counter events %+v", ev)
+	}
+	if ev := resp.Find(22); len(ev) != 1 || ev[0].Measurement.Value != 9 {
+		t.Fatalf("counter events %+v", ev)
+	}
+	// freeze and clear counter 0 only
+	dnp3test.Must(t, r.m.FreezeClear(ctx, master.CounterRange(0, 0)), "freeze clear")
+	if v := frozen(); v[0] != 9 || v[1] != 3 {
+		t.Fatalf("after freeze-clear: %v, want [9 3]", v)
+	}
+	if c0, _ := db.Get(outstation.Counter, 0); c0.Value != 0 {
+		t.Fatalf("counter 0 not cleared: %v", c0.Value)
+	}
+	if c1, _ := db.Get(outstation.Counter, 1); c1.Value != 3 {
+		t.Fatalf("counter 1 cleared too: %v", c1.Value)
+	}
+	// the no-response forms act without answering
+	dnp3test.Must(t, db.SetValue(outstation.Counter, 1, 5), "set")
+	dnp3test.Must(t, r.m.ImmedFreezeNR(ctx, master.CounterRange(1, 1)), "freeze NR")
+	dnp3test.Eventually(t, 2*time.Second, "IMMED_FREEZE_NR", func() bool {
+		m, _ := db.Get(outstation.FrozenCounter, 1)
+		return m.Value == 5
+	})
+	dnp3test.Must(t, r.m.FreezeClearNR(ctx), "freeze clear NR")
+	dnp3test.Eventually(t, 2*time.Second, "FREEZE_CLEAR_NR", func() bool {
+		m, _ := db.Get(outstation.Counter, 1)
+		return m.Value == 0
+	})
+	before := r.o.Stats().Requests
+	if _, err := r.m.EventPoll(ctx, master.Class0); err != nil {
+		t.Fatalf("poll after NR freezes: %v", err)
+	}
+	if r.o.Stats().Requests != before+1 {
+		t.Fatalf("requests %d, want %d", r.o.Stats().Requests, before+1)
+	}
+}
+
+// TestRepeatedRequest checks IEEE 1815's rule for a request repeated with
+// the same sequence number and octets: the previous response again, the
+// request not executed twice.
+func TestRepeatedRequest(t *testing.T) {
+	r := start(t, nil)
+	ctx := context.Background()
+	crob := dnp3.CROB{Code: dnp3.NewControlCode(dnp3.OpPulseOn, dnp3.TCCNul, false), Count: 1, OnTime: 100}
+	send := func(fc dnp3.FunctionCode, seq uint8, objects []byte) *master.Response {
+		t.Helper()
+		req := r.m.NewRequest(fc, objects)
+		req.Control, req.SetControl = dnp3.NewAppControl(true, true, false, false, seq), true
+		resp, err := r.m.Do(ctx, req)
+		dnp3test.Must(t, err, "%v seq %d", fc, seq)
+		return resp
+	}
+	obj := master.CROBObjects(1, crob)
+	first := send(dnp3.FuncDirectOperate, 3, obj)
+	again := send(dnp3.FuncDirectOperate, 3, obj)
+	if calls := r.p.Calls(); len(calls) != 1 {
+		t.Fatalf("a repeated DIRECT_OPERATE reached the device: %v", calls)
+	}
+	if first.Points[0].CROB != again.Points[0].CROB || again.Control.Seq() != 3 {
+		t.Fatalf("repeat answered %+v, first %+v", again.Points, first.Points)
+	}
+	if r.o.Stats().Repeats != 1 {
+		t.Fatalf("repeats %d", r.o.Stats().Repeats)
+	}
+	// another sequence number, or other octets, is a new request
+	send(dnp3.FuncDirectOperate, 4, obj)
+	send(dnp3.FuncDirectOperate, 4, master.CROBObjects(0, crob))
+	if calls := r.p.Calls(); len(calls) != 3 {
+		t.Fatalf("new requests not executed: %v", calls)
+	}
+	// select, operate, operate again: one operation
+	send(dnp3.FuncSelect, 5, obj)
+	send(dnp3.FuncOperate, 6, obj)
+	if resp := send(dnp3.FuncOperate, 6, obj); resp.Points[0].CROB.Status != dnp3.StatusSuccess {
+		t.Fatalf("repeated OPERATE answered %v", resp.Points[0].CROB.Status)
+	}
+	if calls := r.p.Calls(); len(calls) != 5 || calls[4] != "OPERATE" {
+		t.Fatalf("device saw %v, want one SELECT and one OPERATE more", calls)
+	}
+	// a repeated READ is read again (static data may have changed)...
+	db := r.o.Database()
+	read := []byte{30, 1, 0, 0, 0}
+	send(dnp3.FuncRead, 7, read)
+	db.SetValue(outstation.AnalogInput, 0, 42)
+	if resp := send(dnp3.FuncRead, 7, read); resp.Find(30)[0].Measurement.Value != 42 {
+		t.Fatalf("repeated READ not read again: %+v", resp.Points)
+	}
+	// ...unless its events still await confirmation: then the same events
+	// again (a raw master that does not confirm)
+	rc := dialRaw(t, r.addr)
+	poll := rc.request(9, dnp3.FuncRead, []byte{60, 4, 6})
+	resp1 := rc.next(2 * time.Second)
+	db.SetValue(outstation.AnalogInput, 1, 43) // a second event, not in the first response
+	rc.c.Write(poll)
+	resp2 := rc.next(2 * time.Second)
+	if f, _ := dnp3.ParseFragment(resp1); resp1 == nil || !f.Control.CON() || string(resp2) != string(resp1) {
+		t.Fatalf("repeated event READ answered\n%x\nfirst\n%x", resp2, resp1)
+	}
+	// a new sequence number reads again: both events, the first not yet confirmed
+	rc.request(10, dnp3.FuncRead, []byte{60, 4, 6})
+	f, _ := dnp3.ParseFragment(rc.next(2 * time.Second))
+	it := f.Iter()
+	if !it.Next() || it.Header().Group != 32 || it.Header().Count != 2 {
+		t.Fatalf("new READ: %+v", it.Header())
+	}
+	if r.o.Stats().Repeats != 3 {
+		t.Fatalf("repeats %d, want 3", r.o.Stats().Repeats)
 	}
 }
 
@@ -651,10 +853,7 @@ func TestRestartClosesInOrder(t *testing.T) {
 		t.Run(fc.String(), func(t *testing.T) {
 			r := start(t, nil)
 			rc := dialRaw(t, r.addr)
-			req := dnp3.AppendRequestHeader(nil, dnp3.NewAppControl(true, true, false, false, 5), fc)
-			b, _ := dnp3.AppendAPDU(nil, dnp3.NewControl(true, true, false, false, dnp3.LinkUnconfirmedUserData), 1024, 1, 0, req)
-			_, err := rc.c.Write(b)
-			dnp3test.Must(t, err, "write")
+			rc.request(5, fc, nil)
 			raw := rc.next(2 * time.Second)
 			if raw == nil {
 				t.Fatal("no restart response")
