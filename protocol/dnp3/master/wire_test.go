@@ -203,3 +203,129 @@ func tcpFrame(t *testing.T, payload []byte) []byte {
 	dnp3test.Must(t, err, "serialize")
 	return buf.Bytes()
 }
+
+// udpPort matches UDP packets with the given port on either side.
+func udpPort(port uint16) func(gopacket.Packet) bool {
+	return func(p gopacket.Packet) bool {
+		u, ok := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		return ok && (uint16(u.SrcPort) == port || uint16(u.DstPort) == port)
+	}
+}
+
+// TestWiresharkAgreesUDP runs a master/outstation session over UDP port
+// 20000 (a response of two link frames in one datagram, freezes,
+// controls, a restart), captures it on lo and checks that tshark finds
+// nothing malformed, every CRC good, and the fields we meant to send.
+func TestWiresharkAgreesUDP(t *testing.T) {
+	wiretest.TsharkPath(t)
+	pc := dnp3test.ListenUDP(t, 20000)
+	ip := pc.LocalAddr().(*net.UDPAddr).IP
+	rec := wiretest.Capture(t, func(p gopacket.Packet) bool {
+		return wiretest.Host(ip)(p) && udpPort(20000)(p)
+	})
+	o, err := outstation.New(outstation.Config{
+		Address: 1024, Controls: okPlant{}, WarmRestartDelay: 1500 * time.Millisecond,
+		Points: outstation.Points{
+			BinaryInputs:  []outstation.PointConfig{{Class: 1}, {Class: 1}},
+			BinaryOutputs: make([]outstation.PointConfig, 2),
+			Counters:      []outstation.PointConfig{{Class: 2}, {Class: 2}},
+			AnalogInputs:  make([]outstation.PointConfig, 60),
+		},
+	})
+	dnp3test.Must(t, err, "outstation")
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- o.ServeUDP(ctx, pc) }()
+	defer func() { cancel(); <-served }()
+
+	m, err := master.New(master.Config{Address: 3, Outstation: 1024, Addr: pc.LocalAddr().String(), Network: "udp"})
+	dnp3test.Must(t, err, "master")
+	dnp3test.Must(t, m.Connect(ctx), "connect")
+	defer m.Close()
+	o.Database().SetValue(outstation.Counter, 1, 77)
+	resp, err := m.IntegrityPoll(ctx) // 60 analogs: one datagram of 2 link frames
+	dnp3test.Must(t, err, "integrity poll")
+	if len(resp.Find(30)) != 60 {
+		t.Fatalf("integrity poll: %d analogs", len(resp.Find(30)))
+	}
+	dnp3test.Must(t, m.ImmedFreeze(ctx), "freeze")
+	dnp3test.Must(t, m.FreezeClear(ctx, master.CounterRange(1, 1)), "freeze clear")
+	dnp3test.Must(t, m.ImmedFreezeNR(ctx, master.CounterRange(0, 1)), "freeze NR")
+	pts, err := m.ReadFrozenCounters(ctx)
+	dnp3test.Must(t, err, "read frozen counters")
+	if len(pts) != 2 || pts[1].Measurement.Value != 0 {
+		t.Fatalf("frozen counters %+v", pts)
+	}
+	crob := dnp3.CROB{Code: dnp3.NewControlCode(dnp3.OpLatchOn, dnp3.TCCNul, false), Count: 1}
+	if st, err := m.SelectOperate(ctx, 1, crob); err != nil || st != dnp3.StatusSuccess {
+		t.Fatalf("select/operate: %v %v", st, err)
+	}
+	dnp3test.Must(t, m.WriteTime(ctx, time.Now()), "write time")
+	_, err = m.LinkStatus(ctx, 1024)
+	dnp3test.Must(t, err, "link status")
+	resp, err = m.Do(ctx, m.NewRequest(dnp3.FunctionCode(0x5A), nil))
+	dnp3test.Must(t, err, "unknown function")
+	if resp.IIN&dnp3.IINNoFuncCodeSupport == 0 {
+		t.Fatalf("unknown function answered with %v", resp.IIN)
+	}
+	delay, err := m.WarmRestart(ctx)
+	dnp3test.Must(t, err, "warm restart")
+	if delay != 1500*time.Millisecond {
+		t.Fatalf("delay %v", delay)
+	}
+	pcap := rec.Stop()
+
+	if bad := wiretest.Tshark(t, pcap, "-Y", tsharkProblems); len(strings.TrimSpace(string(bad))) > 0 {
+		t.Fatalf("tshark flags frames:\n%s", bad)
+	}
+	out := wiretest.Tshark(t, pcap, "-Y", "dnp3", "-T", "fields", "-E", "separator=|", "-E", "occurrence=a",
+		"-e", "udp.dstport", "-e", "dnp3.src", "-e", "dnp3.dst", "-e", "dnp3.ctl", "-e", "dnp3.al.func",
+		"-e", "dnp3.al.obj", "-e", "dnp3.al.index", "-e", "dnp3.al.iin.fcni")
+	var toOut, fromOut []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.SplitN(line, "|", 2)
+		if f[0] == "20000" {
+			toOut = append(toOut, f[1])
+		} else {
+			fromOut = append(fromOut, f[1])
+		}
+	}
+	// fields: src|dst|ctl|func|objects|indexes|IIN2.0
+	wantTo := []string{
+		"3|1024|0xc4|1|0x3c02,0x3c03,0x3c04,0x3c01||", // integrity poll
+		"3|1024|0xc4|0|||",                            // confirm of its events
+		"3|1024|0xc4|7|0x1400||",                      // immediate freeze, all counters
+		"3|1024|0xc4|9|0x1400||",                      // freeze and clear counter 1
+		"3|1024|0xc4|8|0x1400||",                      // immediate freeze, no response
+		"3|1024|0xc4|1|0x1500||",                      // read frozen counters
+		"3|1024|0xc4|3|0x0c01|1|",                     // select
+		"3|1024|0xc4|4|0x0c01|1|",                     // operate
+		"3|1024|0xc4|2|0x3201||",                      // write time
+		"3|1024|0xc9||||",                             // request link status
+		"3|1024|0xc4|90|||",                           // unknown function 0x5A
+		"3|1024|0xc4|14|||",                           // warm restart
+	}
+	wantFrom := []string{
+		"1024,1024|3,3|0x44,0x44|129|0x1605,0x0102,0x0a02,0x1401,0x1501,0x1e05|1|0", // two link frames: counter event, class 0
+		"1024|3|0x44|129|||0",
+		"1024|3|0x44|129|||0",
+		"1024|3|0x44|129|0x1501||0", // frozen counters
+		"1024|3|0x44|129|0x0c01|1|0",
+		"1024|3|0x44|129|0x0c01|1|0",
+		"1024|3|0x44|129|||0",
+		"1024|3|0x0b||||",
+		"1024|3|0x44|129|||1",
+		"1024|3|0x44|129|0x3402||0",
+	}
+	if strings.Join(toOut, "\n") != strings.Join(wantTo, "\n") {
+		t.Errorf("master frames differ:\n got %q\nwant %q", toOut, wantTo)
+	}
+	if strings.Join(fromOut, "\n") != strings.Join(wantFrom, "\n") {
+		t.Errorf("outstation frames differ:\n got %q\nwant %q", fromOut, wantFrom)
+	}
+	// the integrity response went out as one datagram of several link frames
+	frames := wiretest.Tshark(t, pcap, "-Y", "udp.srcport == 20000 && dnp3.al.func == 129", "-T", "fields", "-e", "frame.number", "-e", "dnp3.len", "-E", "occurrence=a")
+	if first := strings.SplitN(strings.TrimSpace(string(frames)), "\n", 2)[0]; strings.Count(first, ",") != 1 {
+		t.Errorf("integrity response datagram holds link frames %q, want 2", first)
+	}
+}

@@ -1,5 +1,5 @@
 // Package dnp3test holds helpers for the DNP3 packages' tests: fresh
-// loopback listeners on the DNP3 port, a settable clock, and waiting on
+// loopback listeners (TCP or UDP) on the DNP3 port, a settable clock, and waiting on
 // conditions without sleeps.
 package dnp3test
 
@@ -29,6 +29,24 @@ func Listen(t testing.TB, port int) net.Listener {
 		last = err
 	}
 	t.Fatalf("dnp3test: no free loopback address: %v", last)
+	return nil
+}
+
+// ListenUDP opens a UDP socket on a fresh loopback address on port, closed
+// when the test ends.
+func ListenUDP(t testing.TB, port int) net.PacketConn {
+	t.Helper()
+	var last error
+	for range 50 {
+		a := netip.AddrFrom4([4]byte{127, byte(100 + rand.IntN(100)), byte(1 + rand.IntN(254)), byte(1 + rand.IntN(254))})
+		pc, err := net.ListenPacket("udp4", netip.AddrPortFrom(a, uint16(port)).String())
+		if err == nil {
+			t.Cleanup(func() { pc.Close() })
+			return pc
+		}
+		last = err
+	}
+	t.Fatalf("dnp3test: no free loopback address for UDP: %v", last)
 	return nil
 }
 
