@@ -15,6 +15,7 @@ import (
 
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/server/exercise"
+	"github.com/otrange/otrange/server/report"
 	"github.com/otrange/otrange/server/store"
 	"github.com/otrange/otrange/simulator/control"
 )
@@ -49,6 +50,10 @@ func (s *Server) exerciseRoutes(e *echo.Echo) {
 	a.POST("/chat", s.postChat)
 	a.POST("/decisions", s.postDecision, rolesOnly(exercise.IncidentCommander))
 	a.POST("/actions", s.postAction, rolesOnly(actionRoles...))
+	a.GET("/score", s.getScore, facilitatorOnly)
+	a.GET("/report", s.getReport, facilitatorOnly)
+	a.GET("/navigator", s.getNavigator, facilitatorOnly)
+	a.GET("/journal", s.getJournal, facilitatorOnly)
 	e.GET("/ws/exercises/:id", s.exerciseWS, s.authenticate)
 }
 
@@ -436,4 +441,94 @@ func (s *Server) appendRunning(kind, source string, audience []string, cause str
 			s.log.Error("append to exercise", "exercise", id, "kind", kind, "err", err)
 		}
 	}
+}
+
+// allEvents reads an exercise's whole log (bounded).
+func (s *Server) allEvents(ctx context.Context, p exercise.Principal) ([]store.Event, error) {
+	const maxEvents = 1_000_000
+	var out []store.Event
+	var after int64
+	for len(out) < maxEvents {
+		evs, err := s.engine.Events(ctx, p, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+		if len(evs) < 1000 {
+			return out, nil
+		}
+		after = evs[len(evs)-1].ID
+	}
+	return nil, echo.NewHTTPError(http.StatusInsufficientStorage, "the log is too large to report on at once")
+}
+
+func (s *Server) score(c echo.Context) (*report.Score, []store.Event, error) {
+	p := principal(c)
+	x, err := s.engine.Get(p.Exercise)
+	if err != nil {
+		return nil, nil, apiErr(err)
+	}
+	evs, err := s.allEvents(c.Request().Context(), p)
+	if err != nil {
+		return nil, nil, err
+	}
+	sc, err := report.Compute(x, evs)
+	return sc, evs, err
+}
+
+func (s *Server) getScore(c echo.Context) error {
+	sc, _, err := s.score(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, sc)
+}
+
+func (s *Server) getReport(c echo.Context) error {
+	sc, _, err := s.score(c)
+	if err != nil {
+		return err
+	}
+	r := report.New(sc, s.objectives(sc.Exercise.Scenario), time.Now())
+	switch c.QueryParam("format") {
+	case "", "html":
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+		c.Response().WriteHeader(http.StatusOK)
+		return r.HTML(c.Response())
+	case "md", "markdown":
+		c.Response().Header().Set(echo.HeaderContentType, "text/markdown; charset=utf-8")
+		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="after-action-report.md"`)
+		c.Response().WriteHeader(http.StatusOK)
+		return r.Markdown(c.Response())
+	}
+	return echo.NewHTTPError(http.StatusBadRequest, "format must be html or md")
+}
+
+func (s *Server) getNavigator(c echo.Context) error {
+	sc, _, err := s.score(c)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="navigator-layer.json"`)
+	return c.JSONPretty(http.StatusOK, sc.Navigator(), "  ")
+}
+
+func (s *Server) getJournal(c echo.Context) error {
+	evs, err := s.allEvents(c.Request().Context(), principal(c))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/x-ndjson")
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="journal.jsonl"`)
+	c.Response().WriteHeader(http.StatusOK)
+	return report.Journal(c.Response(), evs)
+}
+
+// objectives returns the exercise objectives of a scenario, if the server
+// knows its scenarios.
+func (s *Server) objectives(scenario string) []string {
+	if s.scenarioObjectives == nil || scenario == "" {
+		return nil
+	}
+	return s.scenarioObjectives(scenario)
 }

@@ -136,6 +136,10 @@ func TestExerciseAuthorization(t *testing.T) {
 		{"POST", "/state", map[string]string{"state": "running"}},
 		{"POST", "/injects", map[string]any{"text": "The river is rising", "roles": []string{"operator"}}},
 		{"POST", "/actions", map[string]string{"kind": "reset_plant"}},
+		{"GET", "/score", nil},
+		{"GET", "/report", nil},
+		{"GET", "/navigator", nil},
+		{"GET", "/journal", nil},
 	}
 	for _, role := range []string{exercise.Operator, exercise.ITSOCAnalyst, exercise.IncidentCommander, exercise.OTEngineer} {
 		for _, a := range facActions {
@@ -146,7 +150,7 @@ func TestExerciseAuthorization(t *testing.T) {
 			})
 		}
 	}
-	for _, a := range facActions[:2] {
+	for _, a := range append(facActions[:2:2], facActions[3:]...) {
 		if code := call(t, a.method, ex+a.path, tok[exercise.Facilitator], a.body, nil); code >= 300 {
 			t.Errorf("facilitator %s = %d", a.path, code)
 		}
@@ -190,6 +194,7 @@ func TestExerciseAuthorization(t *testing.T) {
 		{"inject to a role not in the exercise", "POST", ex + "/injects", tok[exercise.Facilitator], `{"text":"x","roles":["janitor"]}`, 400},
 		{"bad action", "POST", ex + "/actions", tok[exercise.OTEngineer], `{"kind":"set_mode","device":"plc-intake","mode":"turbo"}`, 400},
 		{"join with a bad invite", "POST", base + "/api/exercises/" + y.Exercise.ID + "/join", "", `{"invite":"x","name":"Mallory"}`, 401},
+		{"bad report format", "GET", ex + "/report?format=pdf", tok[exercise.Facilitator], nil, 400},
 		{"create without title", "POST", base + "/api/exercises", "", `{"speed":2}`, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

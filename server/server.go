@@ -38,8 +38,10 @@ type SensorStatus struct {
 type Options struct {
 	Store *store.Store // required
 	// Range carries out participants' response actions; nil refuses them.
-	Range  control.Controller
-	Logger *slog.Logger // nil: discard
+	Range control.Controller
+	// Objectives returns a scenario's exercise objectives for the report.
+	Objectives func(scenario string) []string
+	Logger     *slog.Logger // nil: discard
 }
 
 // Server serves the API, the UI and the WebSocket.
@@ -48,8 +50,10 @@ type Server struct {
 	store    *store.Store
 	engine   *exercise.Engine
 	rangeCtl control.Controller
-	hub      *hub
-	log      *slog.Logger
+
+	scenarioObjectives func(string) []string
+	hub                *hub
+	log                *slog.Logger
 
 	mu     sync.Mutex
 	hmi    json.RawMessage
@@ -77,7 +81,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, log: log, hub: newHub(log)}
+	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, scenarioObjectives: opts.Objectives, log: log, hub: newHub(log)}
 	s.sensor = SensorStatus{Reason: "sensor not started"}
 	s.echo = s.routes()
 	return s, nil
