@@ -133,6 +133,7 @@ type Reassembler struct {
 	free       []int32
 	lists      [3]lru // by list kind; [listNone] unused
 	peakConns  int
+	deletes    int // from the index since it was last rebuilt
 
 	pendHead, pendTail *half
 
@@ -809,8 +810,25 @@ func (r *Reassembler) closeConn(c *conn, why Reason) {
 	r.h.Close(c.info(), why)
 	r.unlink(c)
 	delete(r.index, c.key)
+	r.compactIndex()
 	r.free = append(r.free, c.idx)
 	*c = conn{idx: -1}
+}
+
+// compactIndex rebuilds the connection index after many deletions: a Go
+// map never shrinks, and under churn (a flood of short flows) its tables
+// keep growing well past what the live entries need.
+func (r *Reassembler) compactIndex() {
+	r.deletes++
+	if r.deletes < 2*r.opt.MaxConns+1024 {
+		return
+	}
+	r.deletes = 0
+	m := make(map[Key]int32, len(r.index))
+	for k, v := range r.index {
+		m[k] = v
+	}
+	r.index = m
 }
 
 // touch records activity on c, moving it to the front of its list at most
