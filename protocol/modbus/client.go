@@ -99,6 +99,22 @@ func (c *Client) Do(ctx context.Context, unit uint8, req PDU) (PDU, error) {
 	}
 }
 
+// Broadcast sends req to unit 0 with the next transaction id and returns
+// once it is written, without waiting: no device answers a broadcast write
+// (see IsBroadcast). A read sent this way is answered, and Do skips that
+// answer by its transaction id; use Do to read from unit 0.
+func (c *Client) Broadcast(ctx context.Context, req PDU) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tid++
+	c.wbuf = AppendADU(c.wbuf[:0], &ADU{TransactionID: c.tid, UnitID: BroadcastUnit, PDU: req})
+	defer c.guard(ctx)()
+	if _, err := c.conn.Write(c.wbuf); err != nil {
+		return c.ioErr(ctx, err)
+	}
+	return nil
+}
+
 // matchResponse copies resp and checks its function code against req's.
 func matchResponse(req, resp PDU) (PDU, error) {
 	out := PDU{Function: resp.Function, Data: append([]byte(nil), resp.Data...)}
@@ -142,8 +158,18 @@ func (c *Client) guard(ctx context.Context) func() {
 		deadline = d
 	}
 	_ = c.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Unix(1, 0)) })
-	return func() { stop() }
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = c.conn.SetDeadline(time.Unix(1, 0))
+	})
+	// When ctx ended, wait for its deadline to be set: set later, it would
+	// break the next request's I/O.
+	return func() {
+		if !stop() {
+			<-fired
+		}
+	}
 }
 
 // ioErr prefers the context's error when ctx ended the I/O: cancelled, or

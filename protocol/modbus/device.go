@@ -45,6 +45,7 @@ type DiagCounters struct {
 const (
 	eventReceive          = 0x80
 	eventReceiveListen    = 0x20
+	eventReceiveBroadcast = 0x40
 	eventSend             = 0x40
 	eventSendReadEx       = 0x01 // exception codes 1-3
 	eventSendAbortEx      = 0x02 // exception code 4
@@ -154,19 +155,26 @@ func (d *Device) SetDiagnosticRegister(v uint16) {
 	d.mu.Unlock()
 }
 
-// ServeModbus implements Handler.
+// ServeModbus implements Handler. A broadcast (see BroadcastRequest) is
+// executed and returns ErrNoResponse; the counters and event log record
+// it as the serial line rules say (a broadcast receive event, no send
+// event, one more server no-response).
 func (d *Device) ServeModbus(ctx context.Context, unit uint8, req PDU) (PDU, error) {
-	if !d.receive(req) {
+	bcast := BroadcastRequest(ctx)
+	if !d.receive(req, bcast) {
 		return PDU{}, ErrNoResponse
 	}
 	resp, err := d.dispatch(ctx, unit, req)
+	if bcast {
+		resp, err = PDU{}, ErrNoResponse
+	}
 	d.account(req, err)
 	return resp, err
 }
 
 // receive counts a request and logs its receive event; it returns false when
 // listen-only mode swallows it.
-func (d *Device) receive(req PDU) bool {
+func (d *Device) receive(req PDU, bcast bool) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.counters.BusMessages++
@@ -174,6 +182,9 @@ func (d *Device) receive(req PDU) bool {
 	ev := byte(eventReceive)
 	if d.listenOnly {
 		ev |= eventReceiveListen
+	}
+	if bcast {
+		ev |= eventReceiveBroadcast
 	}
 	d.logEvent(ev)
 	if d.listenOnly && !isRestart(req) {

@@ -37,6 +37,27 @@
 // returns ErrNoResponse to send nothing: Device does so in listen-only mode,
 // until Restart Communications.
 //
+// # Broadcast (unit 0)
+//
+// Unit id 0 is the broadcast address of the serial line. The Server treats a
+// request to unit 0 with a function that may be broadcast (the writes 5, 6,
+// 15, 16, 21, 22 and the Diagnostics sub-functions Restart Communications,
+// Force Listen Only Mode, Clear Counters and Clear Overrun Counter; see
+// Broadcastable) as a broadcast: the Handler executes it and no response is
+// sent, not even an exception; the Handler sees BroadcastRequest(ctx). A
+// Mux hands a broadcast to every unit's handler; a Device records a
+// broadcast receive event and a no-response. ServerConfig.UnitZeroDirect
+// turns this off for a device that answers unit 0 as its own address, as
+// some Modbus/TCP devices do and as clients that default to unit 0
+// (pymodbus 3.0) expect.
+// Any other request to unit 0 (a read) is answered: on Modbus/TCP a device is
+// addressed by its IP address and, following the TCP implementation guide's
+// practice for directly connected devices, answers unit 0 like its own
+// unit id, which is what common Modbus/TCP devices and tools expect. The
+// choice keeps reads from unit 0 useful for scanning tools while broadcast
+// writes behave as an attacker's broadcast on a gateway would: executed
+// everywhere, silently.
+//
 // # Client
 //
 // The HMI polls with goburrow/modbus; Client is the raw client for attacks and

@@ -38,8 +38,14 @@ func (m *Mux) HandleDefault(h Handler) {
 	m.mu.Unlock()
 }
 
-// ServeModbus implements Handler.
+// ServeModbus implements Handler. A broadcast (see BroadcastRequest)
+// goes to every unit's handler, as a gateway repeats it on its serial line,
+// and to the default handler when no unit has one; it returns ErrNoResponse.
 func (m *Mux) ServeModbus(ctx context.Context, unit uint8, req PDU) (PDU, error) {
+	if BroadcastRequest(ctx) {
+		m.broadcast(ctx, req)
+		return PDU{}, ErrNoResponse
+	}
 	m.mu.RLock()
 	h, ok := m.units[unit]
 	if !ok {
@@ -50,4 +56,21 @@ func (m *Mux) ServeModbus(ctx context.Context, unit uint8, req PDU) (PDU, error)
 		return PDU{}, Exception(req.Function, ExGatewayPathUnavailable)
 	}
 	return h.ServeModbus(ctx, unit, req)
+}
+
+// broadcast hands req to every unit's handler (in no fixed order), or to the
+// default handler when there is no unit. Their answers are dropped.
+func (m *Mux) broadcast(ctx context.Context, req PDU) {
+	m.mu.RLock()
+	hs := make([]Handler, 0, len(m.units)+1)
+	for _, h := range m.units {
+		hs = append(hs, h)
+	}
+	if len(hs) == 0 && m.fallback != nil {
+		hs = append(hs, m.fallback)
+	}
+	m.mu.RUnlock()
+	for _, h := range hs {
+		h.ServeModbus(ctx, BroadcastUnit, req)
+	}
 }

@@ -35,6 +35,12 @@ type ServerConfig struct {
 	// each request, so blocking a host takes effect on open connections.
 	// nil allows every host.
 	Allow func(remote netip.Addr) bool
+	// UnitZeroDirect answers every request to unit 0, writes included,
+	// as a directly addressed Modbus/TCP device that accepts unit 0 for
+	// itself does (pymodbus 3.0 clients send unit 0 unless told
+	// otherwise). By default a write to unit 0 is a broadcast: executed,
+	// never answered (see IsBroadcast).
+	UnitZeroDirect bool
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
@@ -48,10 +54,16 @@ type ServerStats struct {
 	Responses uint64 // responses sent, exceptions included
 	Malformed uint64 // connections closed because of a malformed MBAP header
 	Panics    uint64 // Handler panics, answered with ExServerDeviceFailure
+	// Broadcasts counts broadcast requests (unit 0, a write): handed to
+	// the Handler, never answered, exceptions included.
+	Broadcasts uint64
 }
 
 // Server serves Modbus/TCP connections: it frames requests, asks the
 // Handler, and writes responses with the request's transaction and unit id.
+// A broadcast (unit 0 and a write function, see IsBroadcast) is handed to
+// the Handler with a context marked by BroadcastRequest and not answered;
+// a read to unit 0 is answered (and, with UnitZeroDirect, a write too).
 type Server struct {
 	cfg    ServerConfig
 	log    *slog.Logger
@@ -59,7 +71,7 @@ type Server struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]netip.Addr
 	stats  struct {
-		accepted, rejected, denied, requests, responses, malformed, panics atomic.Uint64
+		accepted, rejected, denied, requests, responses, malformed, panics, broadcasts atomic.Uint64
 	}
 }
 
@@ -90,7 +102,7 @@ func (s *Server) Stats() ServerStats {
 		Accepted: s.stats.accepted.Load(), Rejected: s.stats.rejected.Load(),
 		Denied: s.stats.denied.Load(), Requests: s.stats.requests.Load(),
 		Responses: s.stats.responses.Load(), Malformed: s.stats.malformed.Load(),
-		Panics: s.stats.panics.Load(),
+		Panics: s.stats.panics.Load(), Broadcasts: s.stats.broadcasts.Load(),
 	}
 }
 
@@ -180,6 +192,11 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			s.stats.denied.Add(1)
 			log.Info("modbus connection closed: host blocked")
 			return
+		}
+		if !s.cfg.UnitZeroDirect && IsBroadcast(a.UnitID, a.PDU) {
+			s.handle(withBroadcast(ctx), log, &a)
+			s.stats.broadcasts.Add(1)
+			continue // executed, never answered
 		}
 		resp, ok := s.handle(ctx, log, &a)
 		if !ok {

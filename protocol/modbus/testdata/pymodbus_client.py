@@ -35,7 +35,9 @@ def main():
     out["fc5"] = not c.write_coil(20, True, slave=1).isError()
     out["fc15"] = not c.write_coils(21, [True, False, True], slave=1).isError()
     out["fc1"] = bits(c.read_coils(20, 4, slave=1), 4)
-    out["fc22"] = not c.mask_write_register(50, 0x00F2, 0x0025, slave=1).isError()
+    # pymodbus 3.0's mask_write_register ignores slave= and sends unit 0
+    # (a broadcast, never answered): unit= is what its request takes.
+    out["fc22"] = not c.mask_write_register(50, 0x00F2, 0x0025, unit=1).isError()
     rw = c.readwrite_registers(read_address=0, read_count=2, write_address=60, write_registers=[9, 8], slave=1)
     out["fc23"] = regs(rw)
     out["fc7"] = c.execute(ReadExceptionStatusRequest(unit=1)).status
