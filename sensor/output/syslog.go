@@ -76,7 +76,7 @@ type Syslog struct {
 	conn   net.Conn
 
 	sent, dropped, failed, truncated, dials, dialErrs, writeErrs atomic.Uint64
-	connected                                                   atomic.Bool
+	connected                                                    atomic.Bool
 
 	// Writer goroutine only.
 	buf   []byte
