@@ -112,12 +112,12 @@ var Conditions = []string{
 // tabletop and, through a Checklist, the live list of an exercise. A loaded
 // playbook is read-only; share it freely.
 type Playbook struct {
-	ID         string      `json:"id"`
-	Title      string      `json:"title"`
-	Summary    string      `json:"summary"`
-	References []Reference `json:"references,omitempty"`
-	Answers    Answers     `json:"answers"`
-	Roles      []Role      `json:"roles"`
+	ID         string       `json:"id"`
+	Title      string       `json:"title"`
+	Summary    string       `json:"summary"`
+	References []Reference  `json:"references,omitempty"`
+	Answers    Answers      `json:"answers"`
+	Roles      []Role       `json:"roles"`
 	Phases     []PhaseSteps `json:"phases"`
 
 	// File is the name the playbook was loaded from.
