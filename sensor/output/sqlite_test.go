@@ -125,7 +125,9 @@ func TestSQLiteQueryFilters(t *testing.T) {
 	}{
 		{"all", Filter{}, func(alert.Alert) bool { return true }},
 		{"time range", Filter{Since: t0.Add(5 * time.Minute), Until: t0.Add(12 * time.Minute)},
-			func(a alert.Alert) bool { return !a.Time.Before(t0.Add(5*time.Minute)) && a.Time.Before(t0.Add(12*time.Minute)) }},
+			func(a alert.Alert) bool {
+				return !a.Time.Before(t0.Add(5*time.Minute)) && a.Time.Before(t0.Add(12*time.Minute))
+			}},
 		{"rule", Filter{RuleID: "dnp3.cold_restart"}, func(a alert.Alert) bool { return a.RuleID == "dnp3.cold_restart" }},
 		{"rule and time", Filter{RuleID: "modbus.write", Since: t0.Add(10 * time.Minute)},
 			func(a alert.Alert) bool { return a.RuleID == "modbus.write" && !a.Time.Before(t0.Add(10*time.Minute)) }},
