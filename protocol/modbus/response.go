@@ -37,7 +37,10 @@ type Response struct {
 	// EventCount and MessageCount are the FC 11 and FC 12 counters; FIFO
 	// count of FC 24 is in Quantity.
 	EventCount, MessageCount uint16
-	// RunIndicator is the last byte of FC 17 (0xFF on).
+	// RunIndicator is the last byte of FC 17: the run indicator status
+	// (0xFF on, 0x00 off) when the device adds no data after it, which the
+	// specification allows and real devices do (the server id's length is
+	// device-specific, so the two cannot be told apart).
 	RunIndicator uint8
 	// The FC 43 fields: MEIType, and for Read Device Identification the
 	// read device id code, conformity level, more follows, next object id
@@ -286,6 +289,12 @@ func parseEncapsulatedResponse(d []byte, r *Response) error {
 		return err
 	}
 	r.ReadDeviceIDCode, r.Conformity, r.NextObjectID, r.NumObjects = d[1], d[2], d[4], d[5]
+	if r.ReadDeviceIDCode < DevIDBasic || r.ReadDeviceIDCode > DevIDSpecific {
+		return pduErr(d, "read_device_id_code", 2, 0, "code %d outside 1..4", r.ReadDeviceIDCode)
+	}
+	if c := r.Conformity &^ 0x80; c < 1 || c > 3 {
+		return pduErr(d, "conformity_level", 3, 0, "conformity level 0x%02x, want 0x01..0x03 or 0x81..0x83", r.Conformity)
+	}
 	if d[3] != 0 && d[3] != moreFollowsYes {
 		return pduErr(d, "more_follows", 4, 0, "more follows 0x%02x, want 0x00 or 0xff", d[3])
 	}

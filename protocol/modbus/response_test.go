@@ -109,6 +109,10 @@ func TestParseResponseErrors(t *testing.T) {
 		{"fc43 object overruns", "2b 0e 01 01 00 00 01 00 05 41", "object", 7},
 		{"fc43 trailing bytes", "2b 0e 01 01 00 00 00 41", "object", 7},
 		{"fc43 short header", "2b 0e 01 01", "length", 1},
+		{"fc43 read device id code 0", "2b 0e 00 01 00 00 00", "read_device_id_code", 2},
+		{"fc43 read device id code 5", "2b 0e 05 01 00 00 00", "read_device_id_code", 2},
+		{"fc43 conformity 0", "2b 0e 01 00 00 00 00", "conformity_level", 3},
+		{"fc43 conformity 0x84", "2b 0e 01 84 00 00 00", "conformity_level", 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
