@@ -404,6 +404,19 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		// The process section decodes strictly, or fails with positions.
+		var proc struct {
+			Gain  float64            `yaml:"gain"`
+			Every time.Duration      `yaml:"every"`
+			Tanks map[string][]int16 `yaml:"tanks"`
+			Any   any                `yaml:"any"`
+		}
+		if err := p.DecodeProcess(&proc); err != nil {
+			var l ErrorList
+			if !errors.As(err, &l) || len(l) == 0 || l[0].Line < 1 {
+				t.Fatalf("process error %T %v without positions", err, err)
+			}
+		}
 		// Whatever parses must survive a round trip.
 		out, err := p.Marshal()
 		if err != nil {
