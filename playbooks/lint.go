@@ -10,7 +10,7 @@ import (
 // lint checks what a strict decode cannot: ids, references between steps
 // and roles, the order of phases, and the safety rules of range actions.
 func (p *parser) lint(pb *Playbook) {
-	if p.answers != nil && len(pb.Answers.Techniques)+len(pb.Answers.Rules)+len(pb.Answers.Conditions) == 0 {
+	if p.answers != nil && p.answerKeys == 0 {
 		p.d.errf(p.answers, "answers names nothing: list techniques, rules or conditions")
 	}
 	if p.refs == nil && p.top != nil {

@@ -186,11 +186,13 @@ type parser struct {
 	opts  Options
 	steps []stepNodes
 	roles []*yaml.Node // each role's id node, in order
-	// answers nodes, for the "answers nothing" error
-	answers *yaml.Node
-	phases  []*yaml.Node // each phase's name node
-	refs    *yaml.Node
-	top     *yaml.Node
+	// answers is the answers node, for the "answers nothing" error, and
+	// answerKeys counts the lists it had (a list with a type error counts).
+	answers    *yaml.Node
+	answerKeys int
+	phases     []*yaml.Node // each phase's name node
+	refs       *yaml.Node
+	top        *yaml.Node
 }
 
 // stepNodes records where a step's parts were.
@@ -217,8 +219,15 @@ func kindName(n *yaml.Node) string {
 	case yaml.AliasNode:
 		return "an alias"
 	case yaml.ScalarNode:
-		if n.Tag == "!!null" {
+		switch n.Tag {
+		case "!!null":
 			return "null"
+		case "!!str":
+			return "text"
+		case "!!int", "!!float":
+			return "a number"
+		case "!!bool":
+			return "true or false"
 		}
 		return "a " + strings.TrimPrefix(n.Tag, "!!")
 	}
@@ -312,13 +321,18 @@ func (p *parser) seq(n *yaml.Node, what string, limit int, fn func(*yaml.Node)) 
 	}
 }
 
-func (p *parser) strs(n *yaml.Node, what string, check func(*yaml.Node, string)) []string {
+// strs decodes a list of distinct texts; norm, if not nil, folds each
+// before the duplicate check and is what is kept.
+func (p *parser) strs(n *yaml.Node, what string, norm func(string) string, check func(*yaml.Node, string)) []string {
 	var out []string
 	seen := map[string]bool{}
 	p.seq(n, what, MaxItems, func(c *yaml.Node) {
 		s := p.str(c, what+" entry")
 		if s == "" {
 			return
+		}
+		if norm != nil {
+			s = norm(s)
 		}
 		if seen[s] {
 			p.d.errf(c, "%s: %q is listed twice", what, s)
@@ -374,28 +388,28 @@ func (p *parser) answersOf(n *yaml.Node) Answers {
 	var a Answers
 	p.mapping(n, "answers", fields{
 		"techniques": func(v *yaml.Node) {
-			a.Techniques = p.strs(v, "techniques", func(c *yaml.Node, s string) {
+			p.answerKeys++
+			a.Techniques = p.strs(v, "techniques", nil, func(c *yaml.Node, s string) {
 				if !techRe.MatchString(s) {
 					p.d.errf(c, "technique %q is not an ATT&CK for ICS technique id (T0800 to T0999, optional .NNN)", s)
 				}
 			})
 		},
 		"rules": func(v *yaml.Node) {
-			a.Rules = p.strs(v, "rules", func(c *yaml.Node, s string) {
+			p.answerKeys++
+			a.Rules = p.strs(v, "rules", nil, func(c *yaml.Node, s string) {
 				if !ruleRe.MatchString(s) {
 					p.d.errf(c, "rule id %q must be dotted lower-case words, e.g. modbus.write.unauthorized", s)
 				}
 			})
 		},
 		"conditions": func(v *yaml.Node) {
-			a.Conditions = p.strs(v, "conditions", func(c *yaml.Node, s string) {
-				if !slices.Contains(Conditions, normCondition(s)) {
+			p.answerKeys++
+			a.Conditions = p.strs(v, "conditions", normCondition, func(c *yaml.Node, s string) {
+				if !slices.Contains(Conditions, s) {
 					p.d.warnf(c, "condition %q is not a known plant condition (known: %s)", s, strings.Join(Conditions, ", "))
 				}
 			})
-			for i, c := range a.Conditions {
-				a.Conditions[i] = normCondition(c)
-			}
 		},
 	})
 	return a
@@ -475,7 +489,7 @@ func (p *parser) step(n *yaml.Node) (Step, stepNodes) {
 			}
 			d, err := time.ParseDuration(t)
 			if err != nil || d <= 0 || d > MaxDue {
-				p.d.errf(v, "step due %q must be a positive duration up to %s, e.g. 15m or 2h", t, MaxDue)
+				p.d.errf(v, "step due %q must be a positive duration up to %s, e.g. 15m or 2h", t, dueText(MaxDue))
 				return
 			}
 			s.Due = d
@@ -529,7 +543,7 @@ func (p *parser) step(n *yaml.Node) (Step, stepNodes) {
 			}, "audience", "template")
 			s.Communicate = c
 		},
-		"evidence": func(v *yaml.Node) { s.Evidence = p.strs(v, "evidence", nil) },
+		"evidence": func(v *yaml.Node) { s.Evidence = p.strs(v, "evidence", nil, nil) },
 		"action":   func(v *yaml.Node) { s.Action = p.action(v, &sn) },
 	}, "id", "title", "owner", "do")
 	return s, sn
