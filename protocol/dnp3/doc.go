@@ -24,5 +24,5 @@
 // snippet; they wrap sentinel errors such as [ErrBadCRC] for errors.Is.
 //
 // The device side lives in package outstation and the polling side (and the
-// raw sender used by attacks) in package master.
+// raw sender used by attacks) in package master; both speak TCP and UDP.
 package dnp3

@@ -129,3 +129,33 @@ func FuzzFramer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDatagram decodes any UDP payload as link frames: no panic, and a
+// datagram accepted whole is exactly its frames re-encoded one after
+// another.
+func FuzzDatagram(f *testing.F) {
+	seeds := seedFrames(f)
+	for i, b := range seeds {
+		f.Add(b)
+		f.Add(append(append([]byte(nil), b...), seeds[(i+1)%len(seeds)]...))
+		f.Add(append(append([]byte(nil), b...), 0x05, 0x64))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fr Frame
+		var again []byte
+		err := DecodeDatagram(b, &fr, func(f *Frame) error {
+			var err error
+			again, err = AppendFrame(again, f.Control, f.Destination, f.Source, f.UserData)
+			return err
+		})
+		if err != nil {
+			if _, ok := err.(*DecodeError); !ok {
+				t.Fatalf("error of type %T: %v", err, err)
+			}
+			return
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatalf("datagram re-encodes differently:\n%x\n%x", again, b)
+		}
+	})
+}

@@ -171,9 +171,7 @@ func TestUDPRestartAndLimits(t *testing.T) {
 	if _, err := m2.EventPoll(ctx, master.Class0); !errors.Is(err, master.ErrTimeout) {
 		t.Fatalf("second UDP master: %v, want a timeout", err)
 	}
-	if r.o.Stats().Rejected == 0 {
-		t.Fatal("over-limit datagram not counted")
-	}
+	dnp3test.Eventually(t, 2*time.Second, "over-limit datagram counted", func() bool { return r.o.Stats().Rejected > 0 })
 	// the first goes idle and frees the slot
 	dnp3test.Eventually(t, 3*time.Second, "idle UDP session ends", func() bool { return r.o.Stats().Active == 0 })
 	_, err = m2.EventPoll(ctx, master.Class0)
@@ -188,13 +186,43 @@ func TestUDPRestartAndLimits(t *testing.T) {
 	if _, err := m2.EventPoll(ctx, master.Class0); !errors.Is(err, master.ErrTimeout) {
 		t.Fatalf("poll of a restarting device: %v, want a timeout", err)
 	}
-	if r.o.Stats().WhileDown == 0 {
-		t.Fatal("datagram while down not counted")
-	}
+	dnp3test.Eventually(t, 2*time.Second, "datagram while down counted", func() bool { return r.o.Stats().WhileDown > 0 })
 	r.clock.Advance(3 * time.Second)
 	resp, err := m2.EventPoll(ctx, master.Class0)
 	dnp3test.Must(t, err, "poll after restart")
 	if resp.IIN&dnp3.IINDeviceRestart == 0 {
 		t.Fatalf("IIN after restart %v", resp.IIN)
+	}
+}
+
+// TestUDPMasterSurvivesAbsentOutstation polls over UDP an address where
+// nothing listens yet (the kernel answers port unreachable): the master
+// times out but keeps its socket, and polls the outstation once it serves.
+func TestUDPMasterSurvivesAbsentOutstation(t *testing.T) {
+	pc := dnp3test.ListenUDP(t, 20000)
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	m, err := master.New(master.Config{Address: 1, Outstation: 1024, Addr: addr, Network: "udp", Timeout: 200 * time.Millisecond})
+	dnp3test.Must(t, err, "new master")
+	dnp3test.Must(t, m.Connect(context.Background()), "connect")
+	defer m.Close()
+	ctx := context.Background()
+	for range 2 {
+		if _, err := m.EventPoll(ctx, master.Class0); !errors.Is(err, master.ErrTimeout) {
+			t.Fatalf("poll with nobody listening: %v, want a timeout", err)
+		}
+	}
+	o, err := outstation.New(outstation.Config{Address: 1024, Points: outstation.Points{Counters: points(1, 0)}})
+	dnp3test.Must(t, err, "new outstation")
+	pc2, err := net.ListenPacket("udp4", addr)
+	dnp3test.Must(t, err, "listen again")
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- o.ServeUDP(sctx, pc2) }()
+	defer func() { cancel(); <-done }()
+	resp, err := m.EventPoll(ctx, master.Class0)
+	dnp3test.Must(t, err, "poll once the outstation serves")
+	if len(resp.Find(20)) != 1 {
+		t.Fatalf("poll answered %+v", resp.Points)
 	}
 }

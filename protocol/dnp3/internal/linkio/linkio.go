@@ -12,6 +12,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/otrange/otrange/protocol/dnp3"
@@ -36,6 +37,7 @@ type Reader struct {
 	idle    time.Duration
 	packet  bool
 	Dropped uint64 // frames or headers the framer dropped (bad CRC, garbage, partial frames in a datagram)
+	Refused uint64 // datagrams refused by the peer (ICMP port unreachable), which a packet reader survives
 }
 
 // NewReader returns a reader of a byte stream; idle > 0 sets a read
@@ -81,6 +83,12 @@ func (r *Reader) Next() (Frame, error) {
 			r.c.SetReadDeadline(time.Now().Add(r.idle))
 		}
 		n, err := r.c.Read(r.buf)
+		if r.packet && errors.Is(err, syscall.ECONNREFUSED) {
+			// nobody listened when a datagram arrived (a device restarting):
+			// the socket still works, and the device may come back
+			r.Refused++
+			err = nil
+		}
 		r.pending, r.err = r.buf[:n], err
 	}
 }
