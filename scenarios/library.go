@@ -95,7 +95,9 @@ func (st *Step) TechniqueIDs() []string {
 	}
 	if len(out) == 0 {
 		if spec, ok := Action(st.Action); ok {
-			out = append(out, spec.Techniques...)
+			for _, id := range spec.Techniques {
+				out = append(out, Technique{ID: id, V19: V19[id]}.IDs()...)
+			}
 		}
 	}
 	return out

@@ -27,7 +27,7 @@ var (
 	stepIDRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 	roleRe      = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 	techniqueRe = regexp.MustCompile(`^T0\d{3}$`)
-	v19Re       = regexp.MustCompile(`^T0\d{3}(\.\d{3})?$`)
+	v19Re       = regexp.MustCompile(`^T[01]\d{3}(\.\d{3})?$`)
 	ruleRe      = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
 	mimeRe      = regexp.MustCompile(`^[a-z]+/[a-z0-9.+-]+$`)
 	yamlLineRe  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -228,7 +228,13 @@ func (l *linter) techniques(path string, ts []Technique, required bool) {
 			l.errf(p, "technique %q is not an ATT&CK for ICS id (T0 and three digits, e.g. T0836)", t.ID)
 		}
 		if t.V19 != "" && !v19Re.MatchString(t.V19) {
-			l.errf(p+".v19", "v19 id %q is not an ATT&CK for ICS id (e.g. T0836 or T0836.001)", t.V19)
+			l.errf(p+".v19", "v19 id %q is not an ATT&CK for ICS id (e.g. T0836 or T1692.001)", t.V19)
+		}
+		if known, ok := V19[t.ID]; ok && t.V19 != "" && t.V19 != known && v19Re.MatchString(t.V19) {
+			l.c.warn(l.node(p+".v19"), "v19 id of %s is %s, not %s", t.ID, known, t.V19)
+		}
+		if known, ok := V19[t.ID]; ok && t.V19 == "" {
+			ts[i].V19 = known
 		}
 		if seen[t.ID] {
 			l.errf(p, "technique %s is listed twice", t.ID)
@@ -410,7 +416,7 @@ func (l *linter) timing(st *Step, sp string, order int, seen map[string]int) {
 			l.errf(op, "a trigger needs alert (a rule or technique id) or action (a participant action)")
 		case t.Alert != "" && t.Action != "":
 			l.c.node(l.key(op+".action"), "a trigger takes alert or action, not both")
-		case t.Alert != "" && !techniqueRe.MatchString(t.Alert) && !ruleRe.MatchString(t.Alert):
+		case t.Alert != "" && !v19Re.MatchString(t.Alert) && !ruleRe.MatchString(t.Alert):
 			l.errf(op+".alert", "alert %q is neither a rule id (e.g. modbus.write.unauthorized) nor a technique id (T0xxx)", t.Alert)
 		case t.Action != "" && !slices.Contains(ParticipantActions, t.Action):
 			l.errf(op+".action", "unknown participant action %q%s", t.Action, suggest(t.Action, ParticipantActions))
@@ -628,8 +634,8 @@ func (l *linter) expect(st *Step, sp string, wanted bool) {
 			l.c.node(l.key(dp+".technique"), "a detection names a rule or a technique, not both")
 		case dt.Rule != "" && !ruleRe.MatchString(dt.Rule):
 			l.errf(dp+".rule", "rule id %q: use dotted lower-case names such as modbus.write.unauthorized", dt.Rule)
-		case dt.Technique != "" && !techniqueRe.MatchString(dt.Technique):
-			l.errf(dp+".technique", "technique %q is not an ATT&CK for ICS id (T0xxx)", dt.Technique)
+		case dt.Technique != "" && !techniqueRe.MatchString(dt.Technique) && !v19Re.MatchString(dt.Technique):
+			l.errf(dp+".technique", "technique %q is not an ATT&CK for ICS id (T0xxx, or a v19 id such as T1692.001)", dt.Technique)
 		}
 		if dt.Within == 0 {
 			dt.Within = Duration(DefaultWithin)

@@ -66,7 +66,7 @@ func (t Technique) String() string {
 	return t.ID
 }
 
-// IDs returns the established id and, when set, the v19 id.
+// IDs returns the established id and, when known, the v19 id.
 func (t Technique) IDs() []string {
 	if t.V19 != "" {
 		return []string{t.ID, t.V19}
@@ -96,6 +96,19 @@ func (t *Technique) decodeNode(d *decoder, n *yaml.Node, path string) {
 	var p plain
 	d.decode(n, reflectValue(&p), path)
 	*t = Technique(p)
+}
+
+// V19 maps the established ATT&CK for ICS ids that MITRE's April 2026
+// revision (v19) replaced with sub-techniques of new techniques (T1691 Block
+// Operational Technology Message, T1692 Unauthorized Message). It is the
+// same table as the sensor's rules (sensor/rules); ids not in it are kept as
+// established. The linter fills Technique.V19 from it when a file gives
+// none, and warns when a file gives a different one.
+var V19 = map[string]string{
+	"T0803": "T1691.001", // Block Command Message
+	"T0804": "T1691.002", // Block Reporting Message
+	"T0855": "T1692.001", // Unauthorized Command Message
+	"T0856": "T1692.002", // Spoof Reporting Message
 }
 
 // CustomRole declares a role beyond the built-in ones.
