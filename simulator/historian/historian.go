@@ -5,6 +5,14 @@
 // retention age. Query downsamples a tag into buckets with min, average, max
 // and last value, bounded in the number of points it returns.
 //
+// Storage: every commit appends to a time-ordered table (recent), which
+// costs a page or two per commit whatever the number of tags; every
+// CompactInterval the recent rows move in one transaction into the archive,
+// ordered by tag and time, where a trend of one tag is a range scan. Writing
+// each sample straight into the per-tag order would dirty one page per tag
+// per commit (about 1 MB of WAL per second for 200 tags at 1 Hz). Queries
+// read both tables.
+//
 // The file is in WAL mode with synchronous=NORMAL: a killed process loses at
 // most the batch it had not committed yet (an operating-system crash may
 // lose the last commits too).
@@ -59,6 +67,9 @@ type Options struct {
 	QueueSize     int           // sampled batches waiting for the writer; default 64
 	Retention     time.Duration // rows older than this are deleted; default 7 days
 	PruneInterval time.Duration // time between deletions of old rows; default 1 minute
+	// CompactInterval is the time between moves of recent rows into the
+	// per-tag archive; default 5 minutes.
+	CompactInterval time.Duration
 	MaxTags       int           // distinct tags recorded; default 10000
 	MaxPoints     int           // points one Query may return; default 10000
 	// NewTicker makes the sampling ticker; nil means time.NewTicker. Tests
@@ -87,6 +98,9 @@ func (o *Options) defaults() {
 	}
 	if o.PruneInterval <= 0 {
 		o.PruneInterval = time.Minute
+	}
+	if o.CompactInterval <= 0 {
+		o.CompactInterval = 5 * time.Minute
 	}
 	if o.MaxTags <= 0 {
 		o.MaxTags = 10000
@@ -121,6 +135,7 @@ type Stats struct {
 	TooManyTags uint64 // samples of new tags beyond MaxTags
 	Pruned      uint64 // rows deleted by retention
 	Commits     uint64
+	Compactions uint64
 	WriteErrors uint64 // failed commits (their samples are lost)
 }
 
@@ -133,7 +148,7 @@ type Historian struct {
 	mu   sync.Mutex // serialises writes and guards tags
 	tags map[string]int64
 
-	sampled, written, dropped, invalid, tooMany, pruned, commits, writeErrs atomic.Uint64
+	sampled, written, dropped, invalid, tooMany, pruned, commits, compactions, writeErrs atomic.Uint64
 }
 
 // migrations are applied in order; index+1 is the schema version. Times are
@@ -143,11 +158,19 @@ var migrations = []string{
 		id   INTEGER PRIMARY KEY,
 		name TEXT NOT NULL UNIQUE
 	);
+	-- the archive, clustered by tag then time
 	CREATE TABLE samples (
 		tag INTEGER NOT NULL REFERENCES tags(id),
 		t   INTEGER NOT NULL,
 		v   REAL NOT NULL,
 		PRIMARY KEY (tag, t)
+	) WITHOUT ROWID;
+	-- the latest commits, clustered by time: appends are sequential
+	CREATE TABLE recent (
+		t   INTEGER NOT NULL,
+		tag INTEGER NOT NULL REFERENCES tags(id),
+		v   REAL NOT NULL,
+		PRIMARY KEY (t, tag)
 	) WITHOUT ROWID;`,
 }
 
@@ -238,7 +261,7 @@ func (h *Historian) Stats() Stats {
 	return Stats{
 		Sampled: h.sampled.Load(), Written: h.written.Load(), Dropped: h.dropped.Load(),
 		Invalid: h.invalid.Load(), TooManyTags: h.tooMany.Load(), Pruned: h.pruned.Load(),
-		Commits: h.commits.Load(), WriteErrors: h.writeErrs.Load(),
+		Commits: h.commits.Load(), Compactions: h.compactions.Load(), WriteErrors: h.writeErrs.Load(),
 	}
 }
 
@@ -285,7 +308,7 @@ func (h *Historian) Run(ctx context.Context, sample func() []Sample) error {
 func (h *Historian) writer(queue <-chan batch) error {
 	var pending []batch
 	rows := 0
-	var lastFlush, lastPrune time.Time
+	var lastFlush, lastPrune, lastCompact time.Time
 	var lastErr error
 	flush := func() {
 		if len(pending) == 0 {
@@ -299,13 +322,21 @@ func (h *Historian) writer(queue <-chan batch) error {
 	}
 	for b := range queue {
 		if lastFlush.IsZero() {
-			lastFlush, lastPrune = b.t.Add(-h.opts.FlushInterval), b.t
+			lastFlush, lastPrune, lastCompact = b.t.Add(-h.opts.FlushInterval), b.t, b.t
 		}
 		pending = append(pending, b)
 		rows += len(b.samples)
 		if rows >= h.opts.BatchSize || b.t.Sub(lastFlush) >= h.opts.FlushInterval-h.opts.Interval/2 {
 			flush()
 			lastFlush = b.t
+		}
+		if b.t.Sub(lastCompact) >= h.opts.CompactInterval {
+			flush()
+			lastFlush = b.t
+			if err := h.Compact(); err != nil {
+				h.log.Warn("historian compaction failed", "err", err)
+			}
+			lastCompact = b.t
 		}
 		if b.t.Sub(lastPrune) >= h.opts.PruneInterval {
 			if _, err := h.Prune(b.t); err != nil {
@@ -343,7 +374,7 @@ func (h *Historian) write(batches []batch) (err error) {
 		return fmt.Errorf("historian: write: %w", err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.Prepare(`INSERT OR REPLACE INTO samples (tag, t, v) VALUES (?, ?, ?)`)
+	ins, err := tx.Prepare(`INSERT OR REPLACE INTO recent (tag, t, v) VALUES (?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("historian: write: %w", err)
 	}
@@ -427,11 +458,41 @@ func (h *Historian) Prune(now time.Time) (int64, error) {
 		d, _ := res.RowsAffected()
 		n += d
 	}
+	res, err := tx.Exec(`DELETE FROM recent WHERE t < ?`, cutoff)
+	if err != nil {
+		return 0, fmt.Errorf("historian: prune: %w", err)
+	}
+	d, _ := res.RowsAffected()
+	n += d
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("historian: prune: %w", err)
 	}
 	h.pruned.Add(uint64(n))
 	return n, nil
+}
+
+// Compact moves every recent row into the per-tag archive, in one
+// transaction. Run calls it every CompactInterval; queries give the same
+// answers before and after.
+func (h *Historian) Compact() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	tx, err := h.db.Begin()
+	if err != nil {
+		return fmt.Errorf("historian: compact: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`INSERT OR REPLACE INTO samples (tag, t, v) SELECT tag, t, v FROM recent ORDER BY tag, t`); err != nil {
+		return fmt.Errorf("historian: compact: %w", err)
+	}
+	if _, err := tx.Exec(`DELETE FROM recent`); err != nil {
+		return fmt.Errorf("historian: compact: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("historian: compact: %w", err)
+	}
+	h.compactions.Add(1)
+	return nil
 }
 
 // Tags returns the recorded tag names, sorted.
@@ -449,8 +510,17 @@ func (h *Historian) Tags() []string {
 // Latest returns every tag's latest value, sorted by tag.
 func (h *Historian) Latest(ctx context.Context) ([]Reading, error) {
 	rows, err := h.db.QueryContext(ctx, `
-		SELECT tags.name, s.t, s.v FROM tags
-		JOIN samples s ON s.tag = tags.id AND s.t = (SELECT MAX(t) FROM samples WHERE tag = tags.id)
+		WITH last AS (
+			SELECT tag, MAX(t) AS t FROM (
+				SELECT tag, MAX(t) AS t FROM recent GROUP BY tag
+				UNION ALL
+				SELECT id, (SELECT MAX(t) FROM samples WHERE tag = id) FROM tags
+			) WHERE t IS NOT NULL GROUP BY tag
+		)
+		SELECT tags.name, last.t, COALESCE(
+			(SELECT v FROM recent WHERE recent.t = last.t AND recent.tag = last.tag),
+			(SELECT v FROM samples WHERE samples.tag = last.tag AND samples.t = last.t))
+		FROM last JOIN tags ON tags.id = last.tag
 		ORDER BY tags.name`)
 	if err != nil {
 		return nil, fmt.Errorf("historian: latest: %w", err)
@@ -495,13 +565,18 @@ func (h *Historian) Query(ctx context.Context, tag string, from, to time.Time, s
 	}
 	rows, err := h.db.QueryContext(ctx, `
 		WITH b AS (
-			SELECT (t - ?1) / ?2 AS k, MIN(v) AS mn, AVG(v) AS av, MAX(v) AS mx, COUNT(*) AS n, MAX(t) AS lt
-			FROM samples WHERE tag = ?3 AND t >= ?1 AND t < ?4
+			SELECT (t - ?1) / ?2 AS k, MIN(v) AS mn, SUM(v) AS sm, MAX(v) AS mx, COUNT(*) AS n, MAX(t) AS lt
+			FROM (
+				SELECT t, v FROM samples WHERE tag = ?3 AND t >= ?1 AND t < ?4
+				UNION ALL
+				SELECT t, v FROM recent WHERE t >= ?1 AND t < ?4 AND tag = ?3
+			)
 			GROUP BY k
 		)
-		SELECT b.k, b.mn, b.av, b.mx, b.n, s.v FROM b
-		JOIN samples s ON s.tag = ?3 AND s.t = b.lt
-		ORDER BY b.k`, fromMs, stepMs, id, toMs)
+		SELECT b.k, b.mn, b.sm / b.n, b.mx, b.n, COALESCE(
+			(SELECT v FROM recent WHERE recent.t = b.lt AND recent.tag = ?3),
+			(SELECT v FROM samples WHERE samples.tag = ?3 AND samples.t = b.lt))
+		FROM b ORDER BY b.k`, fromMs, stepMs, id, toMs)
 	if err != nil {
 		return nil, fmt.Errorf("historian: query %q: %w", tag, err)
 	}

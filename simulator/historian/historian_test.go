@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,10 +71,18 @@ func TestDownsampling(t *testing.T) {
 // An hour of 1 Hz data of two tags, downsampled per minute.
 func TestRecordQueryHour(t *testing.T) {
 	h, _ := open(t, Options{})
-	for i := range 3600 {
-		record(t, h, t0.Add(time.Duration(i)*time.Second),
-			Sample{"ramp", float64(i)}, Sample{"wave", math.Sin(float64(i) / 100)})
+	hour := func(from int) {
+		t.Helper()
+		bs := make([]batch, 3600)
+		for i := range bs {
+			x := float64(from + i)
+			bs[i] = batch{t0.Add(time.Duration(from+i) * time.Second), []Sample{{"ramp", x}, {"wave", math.Sin(x / 100)}}}
+		}
+		if err := h.write(bs); err != nil {
+			t.Fatal(err)
+		}
 	}
+	hour(0)
 	pts, err := h.Query(context.Background(), "ramp", t0, t0.Add(time.Hour), time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +97,20 @@ func TestRecordQueryHour(t *testing.T) {
 			t.Fatalf("point %d = %+v", i, p)
 		}
 	}
+	// Half of the data in the archive, half recent: the answers do not change.
+	if err := h.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	hour(3600)
+	again, err := h.Query(context.Background(), "ramp", t0, t0.Add(time.Hour), time.Minute)
+	if err != nil || !slices.Equal(again, pts) {
+		t.Fatalf("after compaction: %v", err)
+	}
+	split, err := h.Query(context.Background(), "ramp", t0.Add(30*time.Minute), t0.Add(90*time.Minute), time.Hour)
+	if err != nil || len(split) != 1 || split[0].Count != 3600 || split[0].Min != 1800 || split[0].Max != 5399 ||
+		split[0].Last != 5399 || split[0].Avg != (1800+5399)/2.0 {
+		t.Fatalf("across archive and recent: %+v %v", split, err)
+	}
 	pts, err = h.Query(context.Background(), "wave", t0, t0.Add(time.Hour), time.Hour)
 	if err != nil || len(pts) != 1 || pts[0].Min < -1 || pts[0].Max > 1 || pts[0].Min > -0.99 || pts[0].Count != 3600 ||
 		pts[0].Last != math.Sin(3599.0/100) {
@@ -97,9 +120,18 @@ func TestRecordQueryHour(t *testing.T) {
 		t.Errorf("tags = %v", tags)
 	}
 	latest, err := h.Latest(context.Background())
-	if err != nil || len(latest) != 2 || latest[0].Tag != "ramp" || latest[0].Value != 3599 ||
-		!latest[0].Time.Equal(t0.Add(3599*time.Second)) || latest[1].Value != math.Sin(3599.0/100) {
+	if err != nil || len(latest) != 2 || latest[0].Tag != "ramp" || latest[0].Value != 7199 ||
+		!latest[0].Time.Equal(t0.Add(7199*time.Second)) || latest[1].Value != math.Sin(7199.0/100) {
 		t.Errorf("latest = %+v %v", latest, err)
+	}
+	// Latest from the archive alone, and with an older sample recorded late.
+	if err := h.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	record(t, h, t0, Sample{"ramp", -1})
+	latest, err = h.Latest(context.Background())
+	if err != nil || len(latest) != 2 || latest[0].Value != 7199 || latest[1].Value != math.Sin(7199.0/100) {
+		t.Errorf("latest after compaction = %+v %v", latest, err)
 	}
 }
 
@@ -173,7 +205,7 @@ func runHistorian(h *Historian, sample func() []Sample) (cancel func() error) {
 
 func TestRunSamplesOnTicks(t *testing.T) {
 	ticks := make(chan time.Time)
-	h, _ := open(t, Options{NewTicker: manualTicker(ticks), FlushInterval: 3 * time.Second})
+	h, _ := open(t, Options{NewTicker: manualTicker(ticks), FlushInterval: 3 * time.Second, CompactInterval: 4 * time.Second})
 	n := 0
 	stop := runHistorian(h, func() []Sample {
 		n++
@@ -186,8 +218,9 @@ func TestRunSamplesOnTicks(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := h.Stats()
-	// Ten ticks committed every 3 s of sample time (ticks 0, 3, 6, 9), none left behind.
-	if st.Sampled != 20 || st.Written != 20 || st.Dropped != 0 || st.Commits != 4 {
+	// Ten ticks committed every 3 s of sample time (ticks 0, 3, 6, 9) and
+	// before each compaction (ticks 4, 8), none left behind.
+	if st.Sampled != 20 || st.Written != 20 || st.Dropped != 0 || st.Commits != 6 || st.Compactions != 2 {
 		t.Errorf("stats = %+v", st)
 	}
 	pts, err := h.Query(context.Background(), "flow", t0, t0.Add(10*time.Second), time.Second)
@@ -246,7 +279,10 @@ func TestRetention(t *testing.T) {
 	if st := h.Stats(); st.Pruned != 30 {
 		t.Errorf("pruned %d", st.Pruned)
 	}
-	// Direct pruning: a week later nothing is left.
+	// Direct pruning, in the archive: a week later nothing is left.
+	if err := h.Compact(); err != nil {
+		t.Fatal(err)
+	}
 	n, err := h.Prune(t0.Add(7 * 24 * time.Hour))
 	if err != nil || n != 30 {
 		t.Errorf("prune: %d %v", n, err)
@@ -383,7 +419,7 @@ func TestKilledWriter(t *testing.T) {
 		t.Fatalf("integrity: %q %v", ok, err)
 	}
 	var rows uint64
-	if err := h.db.QueryRow(`SELECT COUNT(*) FROM samples`).Scan(&rows); err != nil {
+	if err := h.db.QueryRow(`SELECT (SELECT COUNT(*) FROM samples) + (SELECT COUNT(*) FROM recent)`).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
 	if rows < w {
@@ -391,7 +427,7 @@ func TestKilledWriter(t *testing.T) {
 	}
 	// Whole ticks only, with no gaps: the loss is a tail.
 	var n, lo, hi int64
-	if err := h.db.QueryRow(`SELECT COUNT(DISTINCT t), MIN(v), MAX(v) FROM samples`).Scan(&n, &lo, &hi); err != nil {
+	if err := h.db.QueryRow(`SELECT COUNT(DISTINCT t), MIN(v), MAX(v) FROM (SELECT t, v FROM samples UNION ALL SELECT t, v FROM recent)`).Scan(&n, &lo, &hi); err != nil {
 		t.Fatal(err)
 	}
 	if rows%20 != 0 || lo != 1 || hi != n || uint64(n)*20 != rows {
@@ -435,6 +471,9 @@ func BenchmarkQueryDay(b *testing.B) {
 		batches[i] = batch{t: t0.Add(time.Duration(i) * time.Second), samples: []Sample{{"raw.level", math.Sin(float64(i) / 600)}}}
 	}
 	if err := h.write(batches); err != nil {
+		b.Fatal(err)
+	}
+	if err := h.Compact(); err != nil {
 		b.Fatal(err)
 	}
 	for _, step := range []time.Duration{10 * time.Second, time.Minute, 15 * time.Minute} {
