@@ -70,8 +70,8 @@ type Options struct {
 	// CompactInterval is the time between moves of recent rows into the
 	// per-tag archive; default 5 minutes.
 	CompactInterval time.Duration
-	MaxTags       int           // distinct tags recorded; default 10000
-	MaxPoints     int           // points one Query may return; default 10000
+	MaxTags         int // distinct tags recorded; default 10000
+	MaxPoints       int // points one Query may return; default 10000
 	// NewTicker makes the sampling ticker; nil means time.NewTicker. Tests
 	// pass their own to drive Run tick by tick: the time each tick carries is
 	// the samples' time.
