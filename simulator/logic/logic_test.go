@@ -106,7 +106,7 @@ func quietConfig() water.Config {
 func TestPlantRunsADay(t *testing.T) {
 	r := newRig(t, water.DefaultConfig())
 	var worst float64
-	r.run(24*time.Hour, time.Second, func() bool {
+	r.run(24*time.Hour, 2*time.Second, func() bool {
 		if r.now > 10*time.Minute {
 			worst = max(worst, math.Abs(r.tag("dist.pressure")-4.2))
 		}
@@ -139,7 +139,7 @@ func TestIntakeHysteresis(t *testing.T) {
 	prev1, prev2 := r.tag("intake.pump1.run"), r.tag("intake.pump2.run")
 	// Enough demand that the lag pump is needed at times.
 	r.netSet("treatment", "flow.sp", 420)
-	r.run(8*time.Hour, time.Second, func() bool {
+	r.run(8*time.Hour, 2*time.Second, func() bool {
 		lv := r.get("intake", "level") // what the scan that decided saw
 		p1, p2 := r.tag("intake.pump1.run"), r.tag("intake.pump2.run")
 		switch {

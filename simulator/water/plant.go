@@ -734,28 +734,70 @@ func pumpFlow(pu *pump, s, head float64) float64 {
 	return math.Sqrt((h0 - head) / pu.k)
 }
 
-// bisect solves for the network pressure (bar) at which the pumps deliver
-// what the consumers (orifices) and the boosters draw.
-func (p *Plant) bisect(kv, boost float64) float64 {
-	lo, hi := 0.0, p.maxShutoff*barPerMetre
-	dem, nom := p.netDemand, p.cfg.Network.NominalPressure
-	for range 48 {
-		pn := (lo + hi) / 2
-		q := dem*math.Sqrt(pn/nom) + boost
-		head := (pn + kv*q*q) / barPerMetre
-		supply := 0.0
-		for _, pu := range p.dist {
-			if pu.avail {
-				supply += pumpFlow(pu, p.speedOf(pu), head)
-			}
-		}
-		if supply > q {
-			lo = pn
-		} else {
-			hi = pn
+// residual is what the running distribution pumps deliver at network
+// pressure pn (bar) minus what consumers and boosters draw; it falls as pn
+// rises.
+func (p *Plant) residual(pn, kv, boost float64) float64 {
+	q := p.netDemand*math.Sqrt(pn/p.cfg.Network.NominalPressure) + boost
+	head := (pn + kv*q*q) / barPerMetre
+	supply := 0.0
+	for _, pu := range p.dist {
+		if pu.avail {
+			supply += pumpFlow(pu, p.speedOf(pu), head)
 		}
 	}
-	return lo
+	return supply - q
+}
+
+// bisect solves for the network pressure (bar) at which the pumps deliver
+// what the consumers (orifices) and the boosters draw: a bracket around the
+// last solution, widened to the whole range if needed, then regula falsi
+// (Illinois) down to a nano-bar.
+func (p *Plant) bisect(kv, boost float64) float64 {
+	top := p.maxShutoff * barPerMetre
+	lo, hi := max(0, p.netPressure-0.05), min(top, p.netPressure+0.05)
+	flo, fhi := p.residual(lo, kv, boost), p.residual(hi, kv, boost)
+	if flo < 0 {
+		hi, fhi = lo, flo
+		lo, flo = 0, p.residual(0, kv, boost)
+	} else if fhi > 0 {
+		lo, flo = hi, fhi
+		hi, fhi = top, p.residual(top, kv, boost)
+	}
+	switch {
+	case flo <= 0:
+		return lo
+	case fhi >= 0:
+		return hi
+	}
+	side := 0
+	for range 100 {
+		x := (lo*fhi - hi*flo) / (fhi - flo)
+		if !(x > lo && x < hi) {
+			x = (lo + hi) / 2
+		}
+		fx := p.residual(x, kv, boost)
+		switch {
+		case fx == 0:
+			return x
+		case fx > 0:
+			lo, flo = x, fx
+			if side == 1 {
+				fhi /= 2
+			}
+			side = 1
+		default:
+			hi, fhi = x, fx
+			if side == -1 {
+				flo /= 2
+			}
+			side = -1
+		}
+		if hi-lo < 1e-9 {
+			break
+		}
+	}
+	return (lo + hi) / 2
 }
 
 // filtrate returns the filtered water's turbidity and loads the filters.

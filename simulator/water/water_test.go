@@ -58,10 +58,10 @@ func quiet() Config {
 // overflows, backwash, dosing, a dead-headed outlet, starved boosters) and
 // checks that every m³ is accounted for.
 func TestMassBalance(t *testing.T) {
-	for _, dt := range []time.Duration{tick, time.Second} {
-		t.Run(dt.String(), func(t *testing.T) {
+	for _, tc := range []struct{ d, dt time.Duration }{{time.Hour, tick}, {12 * time.Hour, time.Second}} {
+		t.Run(tc.dt.String(), func(t *testing.T) {
 			p := newPlant(t, DefaultConfig())
-			run(p, 12*time.Hour, dt, func(el time.Duration) {
+			run(p, tc.d, tc.dt, func(el time.Duration) {
 				m := el.Minutes()
 				_ = p.Write("intake.pump2.run", b2f(int(m)%90 < 50))
 				_ = p.Write("filter1.backwash", b2f(int(m)%240 < 10))
@@ -78,7 +78,7 @@ func TestMassBalance(t *testing.T) {
 			if b.Spilled <= 0 || b.Waste <= 0 || b.Delivered <= 0 {
 				t.Fatalf("the test should exercise spill, waste and delivery: %+v", b)
 			}
-			if c.Elapsed != 12*time.Hour {
+			if c.Elapsed != tc.d {
 				t.Fatalf("elapsed %v", c.Elapsed)
 			}
 			if r := b.Residual(); math.Abs(r) > 1e-9*b.In {
