@@ -25,8 +25,10 @@
 //     stacks do for buffered data) and the disagreement is counted in
 //     [Stats.Conflicts]: a sign of evasion. Bytes already delivered are not
 //     kept; a retransmission of the last delivered chunk is checked against a
-//     hash of it, other overlaps with delivered bytes are counted as overlaps
-//     but cannot be compared.
+//     fingerprint of it (all of a chunk up to 64 bytes, else its length and
+//     its first and last 32 bytes: hashing every byte would cost more than
+//     the rest of the reassembly). Other overlaps with delivered bytes are
+//     counted as overlaps but cannot be compared.
 //   - A stream picked up without its SYN starts at the first sequence number
 //     seen ([Meta.Midstream] on its first data). Its client is then guessed:
 //     the endpoint with the higher port ([ConnInfo.Handshake] is false).

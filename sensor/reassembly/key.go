@@ -60,22 +60,33 @@ func (k Key) String() string {
 	return k.SrcAddrPort().String() + "-" + k.DstAddrPort().String()
 }
 
-// canon returns the key both directions of a connection share (the lower
-// endpoint first, in an arbitrary but fixed order) and which side of it the
-// packet's sender is.
-func canon(k Key) (Key, uint8) {
+// canon sets *out to the key both directions of a connection share (the
+// lower endpoint first, in an arbitrary but fixed order) and returns which
+// side of it the packet's sender is.
+func canon(k, out *Key) uint8 {
 	if endpointLess(&k.Dst, k.DstPort, &k.Src, k.SrcPort) {
-		return k.Reverse(), 1
+		*out = Key{Src: k.Dst, Dst: k.Src, SrcPort: k.DstPort, DstPort: k.SrcPort}
+		return 1
 	}
-	return k, 0
+	*out = *k
+	return 0
+}
+
+func sameKey(a, b *Key) bool {
+	return a.SrcPort == b.SrcPort && a.DstPort == b.DstPort && a.Src == b.Src && a.Dst == b.Dst
+}
+
+func reverseKey(a, b *Key) bool {
+	return a.SrcPort == b.DstPort && a.DstPort == b.SrcPort && a.Src == b.Dst && a.Dst == b.Src
 }
 
 func endpointLess(a *[16]byte, ap uint16, b *[16]byte, bp uint16) bool {
-	a0, b0 := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(b[:8])
+	// Any fixed total order will do: native loads are cheapest.
+	a0, b0 := binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(b[:8])
 	if a0 != b0 {
 		return a0 < b0
 	}
-	a1, b1 := binary.BigEndian.Uint64(a[8:]), binary.BigEndian.Uint64(b[8:])
+	a1, b1 := binary.LittleEndian.Uint64(a[8:]), binary.LittleEndian.Uint64(b[8:])
 	if a1 != b1 {
 		return a1 < b1
 	}

@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,27 +17,35 @@ const sharedPcaps = "../../../shared/pcaps"
 // capturePackets reads every TCP segment of a capture file.
 func capturePackets(t *testing.T, path string) []Packet {
 	t.Helper()
-	f, err := os.Open(path)
+	pkts, err := readCapture(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return pkts
+}
+
+func readCapture(path string) ([]Packet, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	rd, err := pcapgo.NewReader(f)
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if rd.LinkType() != layers.LinkTypeEthernet {
-		t.Fatalf("%s: link type %v, the test decodes Ethernet only", path, rd.LinkType())
+		return nil, fmt.Errorf("%s: link type %v, the test decodes Ethernet only", path, rd.LinkType())
 	}
 	d := newFrameDecoder()
 	var out []Packet
 	for {
 		data, ci, err := rd.ReadPacketData()
 		if errors.Is(err, io.EOF) {
-			return out
+			return out, nil
 		}
 		if err != nil {
-			t.Fatalf("%s: %v", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		var p Packet
 		if d.decode(data, ci.Timestamp, &p) {

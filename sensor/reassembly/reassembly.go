@@ -2,8 +2,9 @@ package reassembly
 
 import (
 	"bytes"
-	"hash/maphash"
+	"encoding/binary"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 	"unsafe"
 )
@@ -76,25 +77,27 @@ const (
 	hEnded              // End called
 )
 
-// half is one direction of a connection.
+// half is one direction of a connection. The fields an in-order segment
+// touches come first, to share cache lines.
 type half struct {
-	c            *conn
-	stream       Stream
-	head         *seg // out-of-order segments, by sequence, not overlapping, all after next
-	pprev, pnext *half
-	pendSince    int64 // when it started waiting on the pending list
-	bufMem       int64
-	lastHash     uint64 // of the last delivered chunk, to check retransmissions of it
-	nsegs        int32
-	next         uint32 // next expected sequence number
-	isn          uint32
-	finSeq       uint32
-	lastSeq      uint32
-	lastLen      uint32
-	gap          uint32 // bytes skipped, reported with the next chunk
-	flags        uint8
-	dir          Dir
-	pending      bool
+	stream    Stream
+	head      *seg   // out-of-order segments, by sequence, not overlapping, all after next
+	lastHash  uint64 // of the last delivered chunk, to check retransmissions of it
+	next      uint32 // next expected sequence number
+	lastSeq   uint32
+	lastLen   uint32
+	gap       uint32 // bytes skipped, reported with the next chunk
+	finSeq    uint32
+	flags     uint8
+	dir       Dir
+	pending   bool
+	nsegs     int32
+	isn       uint32
+	c         *conn
+	pprev     *half
+	pnext     *half
+	pendSince int64 // when it started waiting on the pending list
+	bufMem    int64
 }
 
 // conn lists
@@ -105,16 +108,16 @@ const (
 )
 
 type conn struct {
-	h          [2]half // by canonical side
-	key        Key     // canonical
-	start      int64
+	key        Key // canonical
+	list       uint8
+	client     uint8 // canonical side of the client
+	handshake  bool
+	idx        int32
+	prev, next int32
 	lastSeen   int64
 	listTime   int64 // when last moved to its list's front
-	prev, next int32
-	idx        int32
-	client     uint8 // canonical side of the client
-	list       uint8
-	handshake  bool
+	start      int64
+	h          [2]half // by canonical side
 }
 
 type lru struct{ head, tail int32 }
@@ -144,10 +147,14 @@ type Reassembler struct {
 	bufPay    int64
 	nsegs     int
 
-	seed maphash.Seed
-	now  int64 // largest packet time seen, ns
-	gran int64 // how stale a list position may get before a touch moves it
-	cur  *conn // connection Add is working on: not closed from under it
+	seed uint64 // of fingerprints, random so they cannot be aimed at
+	now  int64  // largest packet time seen, ns
+	gran int64  // how stale a list position may get before a touch moves it
+	cur  *conn  // connection Add is working on: not closed from under it
+	last *conn  // connection of the previous packet: most packets need no lookup
+	// deadline is a lower bound of the time anything may expire: until it,
+	// expire has nothing to do.
+	deadline int64
 
 	st                    Stats
 	warnedFull, warnedMem bool
@@ -162,7 +169,7 @@ func New(opt Options, h Handler) (*Reassembler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Reassembler{opt: opt, h: h, log: log, index: make(map[Key]int32), seed: maphash.MakeSeed(), freeMax: opt.freeMax()}
+	r := &Reassembler{opt: opt, h: h, log: log, index: make(map[Key]int32), seed: rand.Uint64() | 1, freeMax: opt.freeMax()}
 	for cl := opt.chunkLen(); cl > 1; cl >>= 1 {
 		r.chunkShift++
 	}
@@ -200,14 +207,33 @@ func (r *Reassembler) Add(p *Packet) {
 		r.now = ts
 	}
 	r.expire()
-	ck, side := canon(p.Key)
-	var c *conn
-	if i, ok := r.index[ck]; ok {
-		c = r.slot(i)
+	// Most packets belong to the connection of the one before (a burst, a
+	// request and its response): no canonical key, no lookup.
+	c, side := r.last, uint8(0)
+	switch {
+	case c == nil:
+	case sameKey(&p.Key, &c.key):
+	case reverseKey(&p.Key, &c.key):
+		side = 1
+	default:
+		c = nil
+	}
+	var ck Key
+	found := c != nil
+	if !found {
+		side = canon(&p.Key, &ck)
+		if i, ok := r.index[ck]; ok {
+			c, found = r.slot(i), true
+		}
+	}
+	if found {
+		r.last = c
 		if p.Flags&(SYN|ACK) == SYN {
 			if h := &c.h[side]; h.flags&hSynced != 0 && (h.flags&hSYN == 0 || h.isn != p.Seq) {
+				ck = c.key
 				r.closeConn(c, ReasonReused)
 				c = r.open(ck, side, p)
+				r.last = c
 			}
 		}
 	} else {
@@ -216,6 +242,7 @@ func (r *Reassembler) Add(p *Packet) {
 			return
 		}
 		c = r.open(ck, side, p)
+		r.last = c
 	}
 	r.cur = c
 	r.touch(c)
@@ -337,9 +364,33 @@ func (r *Reassembler) data(h *half, seq uint32, b []byte, t time.Time, ts int64)
 func (r *Reassembler) retransmit(h *half, seq uint32, b []byte) {
 	r.st.Retransmits++
 	r.st.RetransmitBytes += uint64(len(b))
-	if seq == h.lastSeq && uint32(len(b)) == h.lastLen && maphash.Bytes(r.seed, b) != h.lastHash {
+	if seq == h.lastSeq && uint32(len(b)) == h.lastLen && r.fingerprint(b) != h.lastHash {
 		r.st.Conflicts++
 	}
+}
+
+// fingerprint sums up a delivered chunk so that a retransmission of it can
+// be checked: all of a chunk up to 64 bytes (a Modbus or DNP3 poll), else
+// its length and first and last 32 bytes. Hashing every byte of large
+// chunks would cost more than the rest of the reassembly.
+func (r *Reassembler) fingerprint(b []byte) uint64 {
+	h := r.seed ^ uint64(len(b))*0x9e3779b97f4a7c15
+	if len(b) <= 64 {
+		return mix(h, b)
+	}
+	return mix(mix(h, b[:32]), b[len(b)-32:])
+}
+
+func mix(h uint64, b []byte) uint64 {
+	const prime = 0xff51afd7ed558ccd
+	for ; len(b) >= 8; b = b[8:] {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * prime
+		h ^= h >> 31
+	}
+	for _, c := range b {
+		h = (h ^ uint64(c)) * prime
+	}
+	return h ^ h>>29
 }
 
 // deliver hands in-order bytes to the stream.
@@ -350,7 +401,7 @@ func (r *Reassembler) deliver(h *half, b []byte, seq uint32, t time.Time) {
 	m := Meta{Dir: h.dir, Seq: seq, Gap: h.gap, Midstream: h.flags&hMid != 0, Time: t}
 	h.gap = 0
 	h.flags &^= hMid
-	h.lastSeq, h.lastLen, h.lastHash = seq, uint32(len(b)), maphash.Bytes(r.seed, b)
+	h.lastSeq, h.lastLen, h.lastHash = seq, uint32(len(b)), r.fingerprint(b)
 	r.st.DeliveredBytes += uint64(len(b))
 	if h.stream != nil {
 		h.stream.Data(b, m)
@@ -661,6 +712,7 @@ func (r *Reassembler) repend(h *half, requeue bool) {
 	}
 	h.pending = true
 	h.pendSince = r.now
+	r.deadline = min(r.deadline, r.now+int64(r.opt.GapTimeout))
 	h.pprev, h.pnext = r.pendTail, nil
 	if r.pendTail == nil {
 		r.pendHead = h
@@ -695,6 +747,9 @@ func (r *Reassembler) Advance(t time.Time) {
 
 // expire closes idle connections and skips holes waited on for too long.
 func (r *Reassembler) expire() {
+	if r.now <= r.deadline {
+		return
+	}
 	idle := int64(r.opt.IdleTimeout)
 	for _, l := range [2]uint8{listProbation, listEstablished} {
 		for i := r.lists[l].tail; i >= 0; i = r.lists[l].tail {
@@ -712,6 +767,17 @@ func (r *Reassembler) expire() {
 		if r.allEnded(h.c) {
 			r.closeConn(h.c, ReasonFIN)
 		}
+	}
+	// Nothing can expire before the oldest list position (every connection's
+	// last packet is at or after it) or the oldest wait ends.
+	r.deadline = r.now + min(idle, gt)
+	for _, l := range [2]uint8{listProbation, listEstablished} {
+		if i := r.lists[l].tail; i >= 0 {
+			r.deadline = min(r.deadline, r.slot(i).listTime+idle)
+		}
+	}
+	if r.pendHead != nil {
+		r.deadline = min(r.deadline, r.pendHead.pendSince+gt)
 	}
 }
 
@@ -779,6 +845,7 @@ func (r *Reassembler) open(ck Key, side uint8, p *Packet) *conn {
 	r.peakConns = max(r.peakConns, len(r.index))
 	c.lastSeen = r.now
 	r.pushFront(c, listProbation)
+	r.deadline = min(r.deadline, r.now+int64(r.opt.IdleTimeout))
 	r.st.ConnsOpened++
 	c.h[c.client].stream, c.h[1-c.client].stream = r.h.Open(c.info())
 	return c
@@ -808,6 +875,9 @@ func (r *Reassembler) closeConn(c *conn, why Reason) {
 		r.st.ClosedAll++
 	}
 	r.h.Close(c.info(), why)
+	if r.last == c {
+		r.last = nil
+	}
 	r.unlink(c)
 	delete(r.index, c.key)
 	r.compactIndex()

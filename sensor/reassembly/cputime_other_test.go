@@ -1,0 +1,7 @@
+//go:build !linux
+
+package reassembly
+
+import "testing"
+
+func reportCPU(*testing.B) {}
