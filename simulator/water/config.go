@@ -9,35 +9,38 @@ import (
 
 // Config holds every parameter of the plant. Units are the operator's:
 // metres, m³/h, L/h, mg/L, bar, kPa, percent. DefaultConfig is a complete,
-// valid plant; a plant definition decodes over it.
+// valid plant; a plant definition decodes over it (YAML keys are the
+// snake_case names in the tags; a list such as intake_pumps replaces the
+// default list whole, each pump needing all its fields; durations are
+// strings such as "30s").
 type Config struct {
 	// Seed seeds the measurement noise (PCG). The physics itself is
 	// deterministic; only what transmitters report is noisy.
-	Seed uint64
+	Seed uint64 `yaml:"seed"`
 	// StartHour is the time of day at t=0, for the demand pattern (0–24).
-	StartHour float64
+	StartHour float64 `yaml:"start_hour"`
 	// Noise is the standard deviation of measurement noise as a fraction of
 	// each measurement's span (0.001 = 0.1 %). 0 disables noise.
-	Noise float64
+	Noise float64 `yaml:"noise"`
 
-	River       RiverConfig
-	IntakePumps []PumpConfig // from the river into the raw tank; flow proportional to speed
-	Raw         TankConfig
-	Filters     FilterConfig
-	Dosing      DosingConfig
-	ClearWell   TankConfig   // suction of the distribution pumps
-	DistPumps   []PumpConfig // centrifugal: head falls with flow (pump curve)
-	Network     NetworkConfig
-	Stations    []StationConfig // booster pumping stations and their remote reservoirs
-	Limits      Limits
+	River       RiverConfig     `yaml:"river"`
+	IntakePumps []PumpConfig    `yaml:"intake_pumps"` // from the river into the raw tank; flow proportional to speed
+	Raw         TankConfig      `yaml:"raw"`
+	Filters     FilterConfig    `yaml:"filters"`
+	Dosing      DosingConfig    `yaml:"dosing"`
+	ClearWell   TankConfig      `yaml:"clear_well"` // suction of the distribution pumps
+	DistPumps   []PumpConfig    `yaml:"dist_pumps"` // centrifugal: head falls with flow (pump curve)
+	Network     NetworkConfig   `yaml:"network"`
+	Stations    []StationConfig `yaml:"stations"` // booster pumping stations and their remote reservoirs
+	Limits      Limits          `yaml:"limits"`
 }
 
 // RiverConfig is the raw water's quality.
 type RiverConfig struct {
-	Turbidity      float64 // NTU, daily mean
-	TurbiditySwing float64 // fraction of Turbidity it swings by over a day
-	PH             float64 // pH of the river water
-	Alkalinity     float64 // mg/L as CaCO3; with PH it fixes the carbonate content
+	Turbidity      float64 `yaml:"turbidity"`       // NTU, daily mean
+	TurbiditySwing float64 `yaml:"turbidity_swing"` // fraction of Turbidity it swings by over a day
+	PH             float64 `yaml:"ph"`              // pH of the river water
+	Alkalinity     float64 `yaml:"alkalinity"`      // mg/L as CaCO3; with PH it fixes the carbonate content
 }
 
 // PumpConfig is one pump. Fixed-flow pumps (ShutoffHead 0) deliver
@@ -45,89 +48,90 @@ type RiverConfig struct {
 // curve through (0, ShutoffHead) and (RatedFlow, RatedHead) scaled by the
 // affinity laws.
 type PumpConfig struct {
-	RatedFlow     float64       // m³/h at full speed (and RatedHead for centrifugal pumps)
-	RatedHead     float64       // m
-	ShutoffHead   float64       // m at zero flow; 0 = fixed-flow pump
-	VariableSpeed bool          // has a speed actuator; otherwise runs at 100 %
-	Run           bool          // initial run command
-	Speed         float64       // initial speed, %
-	DryRunTrip    time.Duration // running dry or against no flow this long trips the pump
-	WearPerStart  float64       // % of life per start
-	WearPerHour   float64       // % of life per running hour
-	DryWearFactor float64       // wear multiplier while running dry or dead-headed
+	RatedFlow     float64       `yaml:"rated_flow"`      // m³/h at full speed (and RatedHead for centrifugal pumps)
+	RatedHead     float64       `yaml:"rated_head"`      // m
+	ShutoffHead   float64       `yaml:"shutoff_head"`    // m at zero flow; 0 = fixed-flow pump
+	VariableSpeed bool          `yaml:"variable_speed"`  // has a speed actuator; otherwise runs at 100 %
+	Run           bool          `yaml:"run"`             // initial run command
+	Speed         float64       `yaml:"speed"`           // initial speed, %
+	DryRunTrip    time.Duration `yaml:"dry_run_trip"`    // running dry or against no flow this long trips the pump
+	WearPerStart  float64       `yaml:"wear_per_start"`  // % of life per start
+	WearPerHour   float64       `yaml:"wear_per_hour"`   // % of life per running hour
+	DryWearFactor float64       `yaml:"dry_wear_factor"` // wear multiplier while running dry or dead-headed
 }
 
 // TankConfig is a vertical tank.
 type TankConfig struct {
-	Area    float64 // m²
-	Height  float64 // m; above it the tank overflows
-	Initial float64 // m
+	Area    float64 `yaml:"area"`    // m²
+	Height  float64 `yaml:"height"`  // m; above it the tank overflows
+	Initial float64 `yaml:"initial"` // m
 	// SuctionMin is the level below which the outflow starts to fail: pumps
 	// drawing from the tank run dry, gravity outflow falls with the square
 	// root of the level.
-	SuctionMin float64
-	Chlorine   float64 // initial free chlorine, mg/L
-	PH         float64 // initial pH (0: the river's)
+	SuctionMin float64 `yaml:"suction_min"`
+	Chlorine   float64 `yaml:"chlorine"` // initial free chlorine, mg/L
+	PH         float64 `yaml:"ph"`       // initial pH (0: the river's)
 }
 
 // FilterConfig is the bank of rapid gravity filters fed from the raw tank
 // through one flow-control valve.
 type FilterConfig struct {
-	Count        int
-	MaxFlow      float64 // m³/h through the bank with the valve fully open and the raw tank above SuctionMin
-	Valve        float64 // initial valve opening, %
-	CleanDP      float64 // kPa across a clean filter at its share of MaxFlow
-	LoadDP       float64 // kPa added at full load, at its share of MaxFlow
-	Capacity     float64 // NTU·m³ of solids a filter holds before breakthrough
-	InitialLoad  float64 // fraction of Capacity at t=0 (filter i gets InitialLoad·i/Count)
-	Efficiency   float64 // fraction of turbidity removed below capacity
-	BackwashFlow float64 // m³/h of clear-well water per filter in backwash, sent to waste
-	BackwashTau  time.Duration
+	Count        int           `yaml:"count"`
+	MaxFlow      float64       `yaml:"max_flow"`      // m³/h through the bank with the valve fully open and the raw tank above SuctionMin
+	Valve        float64       `yaml:"valve"`         // initial valve opening, %
+	CleanDP      float64       `yaml:"clean_dp"`      // kPa across a clean filter at its share of MaxFlow
+	LoadDP       float64       `yaml:"load_dp"`       // kPa added at full load, at its share of MaxFlow
+	Capacity     float64       `yaml:"capacity"`      // NTU·m³ of solids a filter holds before breakthrough
+	InitialLoad  float64       `yaml:"initial_load"`  // fraction of Capacity at t=0 (filter i gets InitialLoad·i/Count)
+	Efficiency   float64       `yaml:"efficiency"`    // fraction of turbidity removed below capacity
+	BackwashFlow float64       `yaml:"backwash_flow"` // m³/h of clear-well water per filter in backwash, sent to waste
+	BackwashTau  time.Duration `yaml:"backwash_tau"`
 }
 
 // DosingConfig is the chemical dosing at the filter outlet, into a small
 // mixing volume before the clear well.
 type DosingConfig struct {
-	NaOHConc    float64 // g/L of NaOH in the dosing solution (25 % w/w ≈ 317.5 g/L)
-	NaOHMaxRate float64 // L/h, pump maximum
-	NaOHRate    float64 // L/h, initial
-	ClConc      float64 // g/L available chlorine in the hypochlorite solution (12.5 % ≈ 125 g/L)
-	ClMaxRate   float64 // L/h
-	ClRate      float64 // L/h, initial
-	MixerVolume float64 // m³, the static mixer and pipe where treated.* is measured
+	NaOHConc    float64 `yaml:"naoh_conc"`     // g/L of NaOH in the dosing solution (25 % w/w ≈ 317.5 g/L)
+	NaOHMaxRate float64 `yaml:"naoh_max_rate"` // L/h, pump maximum
+	NaOHRate    float64 `yaml:"naoh_rate"`     // L/h, initial
+	ClConc      float64 `yaml:"cl_conc"`       // g/L available chlorine in the hypochlorite solution (12.5 % ≈ 125 g/L)
+	ClMaxRate   float64 `yaml:"cl_max_rate"`   // L/h
+	ClRate      float64 `yaml:"cl_rate"`       // L/h, initial
+	MixerVolume float64 `yaml:"mixer_volume"`  // m³, the static mixer and pipe where treated.* is measured
 	// ChlorineDecay is the first-order bulk decay of free chlorine in the
 	// clear well and reservoirs, 1/h.
-	ChlorineDecay float64
+	ChlorineDecay float64 `yaml:"chlorine_decay"`
 }
 
 // NetworkConfig is the distribution network fed by the distribution pumps
 // through the plant outlet valve. Consumers behave as orifices: they draw
 // Demand·√(p/NominalPressure).
 type NetworkConfig struct {
-	BaseDemand      float64     // m³/h at NominalPressure, pattern multiplier 1
-	NominalPressure float64     // bar
-	Pattern         [24]float64 // hourly demand multipliers, interpolated
-	ValveLoss       float64     // bar lost across the open outlet valve at BaseDemand
-	Valve           float64     // initial outlet valve opening, %
-	LowPressure     float64     // bar; below it consumers are at risk (backflow, fire flow)
+	BaseDemand      float64     `yaml:"base_demand"`      // m³/h at NominalPressure, pattern multiplier 1
+	NominalPressure float64     `yaml:"nominal_pressure"` // bar
+	Pattern         [24]float64 `yaml:"pattern"`          // hourly demand multipliers, interpolated
+	ValveLoss       float64     `yaml:"valve_loss"`       // bar lost across the open outlet valve at BaseDemand
+	Valve           float64     `yaml:"valve"`            // initial outlet valve opening, %
+	LowPressure     float64     `yaml:"low_pressure"`     // bar; below it consumers are at risk (backflow, fire flow)
 }
 
 // StationConfig is a remote booster pumping station: pumps take suction from
 // the network and lift into a reservoir that feeds a zone by gravity.
 type StationConfig struct {
-	Reservoir   TankConfig
-	Pumps       []PumpConfig // fixed-flow
-	MinSuction  float64      // bar; below it the booster pumps starve (run dry)
-	ZoneDemand  float64      // m³/h drawn from the reservoir, times the network pattern
-	ZoneMinimum float64      // m; below this reservoir level the zone is out of water
+	Reservoir   TankConfig   `yaml:"reservoir"`
+	Pumps       []PumpConfig `yaml:"pumps"`        // fixed-flow
+	MinSuction  float64      `yaml:"min_suction"`  // bar; below it the booster pumps starve (run dry)
+	ZoneDemand  float64      `yaml:"zone_demand"`  // m³/h drawn from the reservoir, times the network pattern
+	ZoneMinimum float64      `yaml:"zone_minimum"` // m; below this reservoir level the zone is out of water
 }
 
 // Limits decide when water leaving the plant is unsafe.
 type Limits struct {
-	ChlorineMax  float64 // mg/L (4: the EPA maximum residual disinfectant level)
-	ChlorineMin  float64 // mg/L; below it disinfection is not assured
-	PHMin, PHMax float64 // 6.5–8.5
-	TurbidityMax float64 // NTU
+	ChlorineMax  float64 `yaml:"chlorine_max"`  // mg/L (4: the EPA maximum residual disinfectant level)
+	ChlorineMin  float64 `yaml:"chlorine_min"`  // mg/L; below it disinfection is not assured
+	PHMin        float64 `yaml:"ph_min"`        // 6.5–8.5
+	PHMax        float64 `yaml:"ph_max"`        // 6.5–8.5
+	TurbidityMax float64 `yaml:"turbidity_max"` // NTU
 }
 
 // defaultPattern is a residential diurnal curve (night low, morning and
