@@ -563,33 +563,73 @@ func (h *Historian) Query(ctx context.Context, tag string, from, to time.Time, s
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownTag, tag)
 	}
+	// The archive and the recent rows are aggregated apart (each a range of
+	// its primary key) and merged here: a union would feed every row through
+	// one more step.
+	archive, err := h.buckets(ctx, "samples", tag, id, fromMs, stepMs, toMs)
+	if err != nil {
+		return nil, err
+	}
+	recent, err := h.buckets(ctx, "recent", tag, id, fromMs, stepMs, toMs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Point, 0, len(archive)+len(recent))
+	for len(archive) > 0 || len(recent) > 0 {
+		var b bucket
+		switch {
+		case len(recent) == 0 || (len(archive) > 0 && archive[0].k < recent[0].k):
+			b, archive = archive[0], archive[1:]
+		case len(archive) == 0 || recent[0].k < archive[0].k:
+			b, recent = recent[0], recent[1:]
+		default: // the same bucket in both
+			a, r := archive[0], recent[0]
+			archive, recent = archive[1:], recent[1:]
+			b = bucket{k: a.k, min: min(a.min, r.min), max: max(a.max, r.max), sum: a.sum + r.sum, n: a.n + r.n, lt: a.lt, last: a.last}
+			if r.lt >= a.lt {
+				b.lt, b.last = r.lt, r.last
+			}
+		}
+		out = append(out, Point{Time: time.UnixMilli(fromMs + b.k*stepMs), Min: b.min, Avg: b.sum / float64(b.n),
+			Max: b.max, Last: b.last, Count: b.n})
+	}
+	return out, nil
+}
+
+// bucket is one bucket of one table's rows.
+type bucket struct {
+	k        int64
+	min, max float64
+	sum      float64
+	n        int
+	lt       int64 // time of the latest sample
+	last     float64
+}
+
+// buckets aggregates the rows of tag id in table (samples or recent).
+func (h *Historian) buckets(ctx context.Context, table, tag string, id, fromMs, stepMs, toMs int64) ([]bucket, error) {
+	last := `SELECT v FROM samples WHERE tag = ?3 AND t = b.lt`
+	if table == "recent" {
+		last = `SELECT v FROM recent WHERE t = b.lt AND tag = ?3`
+	}
 	rows, err := h.db.QueryContext(ctx, `
 		WITH b AS (
 			SELECT (t - ?1) / ?2 AS k, MIN(v) AS mn, SUM(v) AS sm, MAX(v) AS mx, COUNT(*) AS n, MAX(t) AS lt
-			FROM (
-				SELECT t, v FROM samples WHERE tag = ?3 AND t >= ?1 AND t < ?4
-				UNION ALL
-				SELECT t, v FROM recent WHERE t >= ?1 AND t < ?4 AND tag = ?3
-			)
+			FROM `+table+` WHERE tag = ?3 AND t >= ?1 AND t < ?4
 			GROUP BY k
 		)
-		SELECT b.k, b.mn, b.sm / b.n, b.mx, b.n, COALESCE(
-			(SELECT v FROM recent WHERE recent.t = b.lt AND recent.tag = ?3),
-			(SELECT v FROM samples WHERE samples.tag = ?3 AND samples.t = b.lt))
-		FROM b ORDER BY b.k`, fromMs, stepMs, id, toMs)
+		SELECT k, mn, sm, mx, n, lt, (`+last+`) FROM b ORDER BY k`, fromMs, stepMs, id, toMs)
 	if err != nil {
 		return nil, fmt.Errorf("historian: query %q: %w", tag, err)
 	}
 	defer rows.Close()
-	out := make([]Point, 0, min(buckets, 1024))
+	var out []bucket
 	for rows.Next() {
-		var p Point
-		var k int64
-		if err := rows.Scan(&k, &p.Min, &p.Avg, &p.Max, &p.Count, &p.Last); err != nil {
+		var b bucket
+		if err := rows.Scan(&b.k, &b.min, &b.sum, &b.max, &b.n, &b.lt, &b.last); err != nil {
 			return nil, fmt.Errorf("historian: query %q: %w", tag, err)
 		}
-		p.Time = time.UnixMilli(fromMs + k*stepMs)
-		out = append(out, p)
+		out = append(out, b)
 	}
 	return out, rows.Err()
 }
