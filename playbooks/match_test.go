@@ -2,44 +2,65 @@ package playbooks
 
 import (
 	"testing"
+
+	scenario "github.com/otrange/otrange/scenarios"
 )
 
-// TestMatchScenarios: for each library scenario's expected detections and
-// consequences (the eight of the scenario library, issue 6), the best
-// playbook is the right one. The detections are the scenarios' expected
-// rule ids and technique ids; rule ids other than modbus.write.unauthorized
-// are the names the library expects the sensor's rules to take.
+// TestMatchScenarios: for each scenario of the library (issue 6), the
+// playbook that best answers its expected detections (rule and technique
+// ids) and consequences is the right one. A new scenario fails this test
+// until it is given its playbook here.
 func TestMatchScenarios(t *testing.T) {
 	pbs := library(t)
-	for _, tc := range []struct {
-		scenario                      string
-		techniques, rules, conditions []string
-		want                          string
-	}{
-		{"ot-recon", []string{"T0846", "T0888", "T0861"}, []string{"net.scan", "modbus.scan.function_codes", "modbus.identify"}, nil,
-			"rogue-device-scan"},
-		{"frostygoop-register-writes", []string{"T0855", "T0836"}, []string{"modbus.write.unauthorized"}, []string{"tank overflow"},
-			"plc-unauthorized-write"},
-		{"oldsmar-setpoint-via-hmi", []string{"T0836", "T0831"}, nil, []string{"unsafe water"},
-			"plc-unauthorized-write"},
-		{"industroyer-dnp3", []string{"T0855", "T0806", "T0816"}, []string{"dnp3.restart.cold"}, []string{"device offline", "pressure low"},
-			"dnp3-outstation-restart"},
-		{"blinding-the-operators", []string{"T0878", "T0815", "T0804"}, []string{"dnp3.unsolicited.disable"}, []string{"loss of view"},
-			"dnp3-outstation-restart"},
-		{"pipedream-ews", []string{"T0843", "T0858", "T0816"}, nil, []string{"device offline"},
-			"ews-program-download"},
-		{"triton-sis", []string{"T0880", "T0858", "T0843"}, nil, []string{"sis trip"},
-			"sis-tampering"},
-		{"ekans-ransomware", []string{"T0881", "T0828", "T0829"}, nil, []string{"loss of view", "device offline"},
-			"loss-of-view"},
-	} {
-		t.Run(tc.scenario, func(t *testing.T) {
-			got := Match(pbs, tc.techniques, tc.rules, tc.conditions)
-			if len(got) == 0 {
-				t.Fatal("no playbook matched")
+	want := map[string]string{
+		"ot-recon":          "rogue-device-scan",
+		"frostygoop-writes": "plc-unauthorized-write",
+		"oldsmar-setpoint":  "plc-unauthorized-write",
+		"industroyer-dnp3":  "dnp3-outstation-restart",
+		"blind-operators":   "dnp3-outstation-restart",
+		"pipedream-ews":     "ews-program-download",
+		"triton-sis":        "sis-tampering",
+		"ekans-ransomware":  "loss-of-view",
+	}
+	scs, err := scenario.Library()
+	if err != nil {
+		t.Fatalf("scenario library: %v", err)
+	}
+	if len(scs) < len(want) {
+		t.Fatalf("%d scenarios in the library, want at least %d", len(scs), len(want))
+	}
+	for _, sc := range scs {
+		t.Run(sc.ID, func(t *testing.T) {
+			var techniques, rules, conditions []string
+			for _, ps := range sc.AllSteps() {
+				e := ps.Step.Expect
+				if e == nil {
+					continue
+				}
+				for _, d := range e.Detections {
+					if d.Rule != "" {
+						rules = append(rules, d.Rule)
+					}
+					if d.Technique != "" {
+						techniques = append(techniques, d.Technique)
+					}
+				}
+				for _, c := range e.Consequences {
+					if c.Condition != "none" {
+						conditions = append(conditions, c.Condition)
+					}
+				}
 			}
-			if got[0].ID != tc.want {
-				t.Errorf("best match %s (score %d), want %s; all: %+v", got[0].ID, got[0].Score, tc.want, got)
+			wantID, ok := want[sc.ID]
+			if !ok {
+				t.Fatalf("scenario %s has no expected playbook in this test", sc.ID)
+			}
+			got := Match(pbs, techniques, rules, conditions)
+			if len(got) == 0 {
+				t.Fatalf("no playbook matched techniques %v, rules %v, conditions %v", techniques, rules, conditions)
+			}
+			if got[0].ID != wantID {
+				t.Errorf("best match %s (score %d), want %s; all: %+v", got[0].ID, got[0].Score, wantID, got)
 			}
 			for i := 1; i < len(got); i++ {
 				if got[i].Score > got[i-1].Score {
@@ -69,7 +90,7 @@ func TestMatchScoring(t *testing.T) {
 	}
 	// Equal scores: the playbook whose answers were more fully seen first.
 	// T0816 is answered by three playbooks whose answers weigh 8
-	// (sis-tampering), 12 (ews-program-download) and 25
+	// (sis-tampering), 12 (ews-program-download) and 28
 	// (dnp3-outstation-restart).
 	got = Match(pbs, []string{"T0816"}, nil, nil)
 	if len(got) != 3 {
