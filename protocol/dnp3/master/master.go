@@ -286,29 +286,43 @@ func (m *Master) Do(ctx context.Context, req Request) (*Response, error) {
 }
 
 // collect waits for the response fragments with sequence seq (the first) and
-// the ones after it, until FIN.
+// the ones after it, until FIN. Fragments read before the connection ended
+// are used first: an outstation that answers and then closes (a restart)
+// is heard.
 func (m *Master) collect(ctx context.Context, seq uint8) (*Response, error) {
 	resp := &Response{}
 	t := time.NewTimer(m.cfg.Timeout)
 	defer t.Stop()
+	// take adds a fragment and reports whether the response is complete.
+	take := func(raw []byte) bool {
+		frag, err := dnp3.ParseFragment(raw)
+		if err != nil || frag.Control.Seq() != seq || (resp.Fragments == 0 && !frag.Control.FIR()) {
+			return false // stale or out of order
+		}
+		resp.add(frag)
+		if frag.Control.FIN() {
+			return true
+		}
+		seq = (seq + 1) & 0x0F
+		t.Reset(m.cfg.Timeout)
+		return false
+	}
 	for {
 		select {
 		case raw := <-m.frag:
-			frag, err := dnp3.ParseFragment(raw)
-			if err != nil || frag.Control.Seq() != seq || (resp.Fragments == 0 && !frag.Control.FIR()) {
-				continue // stale or out of order
-			}
-			resp.add(frag)
-			if frag.Control.FIN() {
+			if take(raw) {
 				return resp, resp.Err
 			}
-			seq = (seq + 1) & 0x0F
-			t.Reset(m.cfg.Timeout)
 		case <-t.C:
 			return resp, ErrTimeout
 		case <-ctx.Done():
 			return resp, ctx.Err()
 		case <-m.done:
+			for len(m.frag) > 0 {
+				if take(<-m.frag) {
+					return resp, resp.Err
+				}
+			}
 			return resp, fmt.Errorf("%w: %v", ErrClosed, m.err)
 		}
 	}
@@ -345,6 +359,9 @@ func (m *Master) LinkService(ctx context.Context, fn dnp3.LinkFunc, dest, src ui
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-m.done:
+		if len(m.link) > 0 { // answered, then the connection ended
+			return (<-m.link).Control, nil
+		}
 		return 0, ErrClosed
 	}
 }
