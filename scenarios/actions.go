@@ -102,7 +102,7 @@ var Actions = []ActionSpec{
 	{Name: "dnp3.stop_application", Summary: "stop an application on the outstation (FC 18)", Target: TargetDevice, Kinds: dnp3Kinds,
 		Techniques: []string{"T0881"}, New: func() Params { return &DNP3StopApplication{Master: 1} }},
 	{Name: "dnp3.unsolicited", Summary: "enable or disable unsolicited responses", Target: TargetDevice, Kinds: dnp3Kinds,
-		Techniques: []string{"T0804"}, New: func() Params { return &DNP3Unsolicited{Master: 1, Classes: []uint8{1, 2, 3}} }},
+		Techniques: []string{"T0804"}, New: func() Params { return &DNP3Unsolicited{Master: 1, Classes: []int{1, 2, 3}} }},
 	{Name: "dnp3.broadcast", Summary: "a request to a broadcast link address", Target: TargetDevice, Kinds: dnp3Kinds,
 		Techniques: []string{"T0855"}, New: func() Params { return &DNP3Broadcast{Master: 1, Address: 0xFFFF} }},
 	{Name: "dnp3.spoof_response", Summary: "responses with false point values, as if from the outstation", Target: TargetDevice, Kinds: dnp3Kinds,
@@ -302,14 +302,18 @@ func (p *ModbusScanUnits) Validate() []FieldError {
 // ModbusScanFunctions probes each function code in Codes (default 1 to 127).
 type ModbusScanFunctions struct {
 	Unit     uint8    `yaml:"unit"`
-	Codes    []uint8  `yaml:"codes,omitempty"`
+	Codes    []int    `yaml:"codes,omitempty"`
 	Interval Duration `yaml:"interval"`
 }
 
 // FunctionCodes returns the codes to probe.
 func (p *ModbusScanFunctions) FunctionCodes() []uint8 {
 	if len(p.Codes) > 0 {
-		return p.Codes
+		out := make([]uint8, len(p.Codes))
+		for i, c := range p.Codes {
+			out[i] = uint8(c)
+		}
+		return out
 	}
 	out := make([]uint8, 127)
 	for i := range out {
@@ -321,7 +325,7 @@ func (p *ModbusScanFunctions) FunctionCodes() []uint8 {
 // Validate implements Params.
 func (p *ModbusScanFunctions) Validate() []FieldError {
 	var c check
-	seen := map[uint8]bool{}
+	seen := map[int]bool{}
 	for i, fc := range p.Codes {
 		f := fmt.Sprintf("codes[%d]", i)
 		if fc < 1 || fc > 127 {
@@ -466,12 +470,12 @@ type DNP3Read struct {
 	Master     uint16   `yaml:"master"`
 	Outstation *uint16  `yaml:"outstation,omitempty"`
 	Kind       string   `yaml:"kind"`
-	Classes    []uint8  `yaml:"classes,omitempty"`
+	Classes    []int    `yaml:"classes,omitempty"`
 	Repeat     int      `yaml:"repeat"`
 	Interval   Duration `yaml:"interval"`
 }
 
-func (c *check) classes(field string, cl []uint8) {
+func (c *check) classes(field string, cl []int) {
 	for i, x := range cl {
 		if x < 1 || x > 3 {
 			c.errf(fmt.Sprintf("%s[%d]", field, i), "class %d is out of range (1 to 3)", x)
@@ -615,7 +619,7 @@ type DNP3Unsolicited struct {
 	Master     uint16  `yaml:"master"`
 	Outstation *uint16 `yaml:"outstation,omitempty"`
 	Mode       string  `yaml:"mode"` // enable, disable
-	Classes    []uint8 `yaml:"classes"`
+	Classes    []int   `yaml:"classes"`
 }
 
 // Validate implements Params.

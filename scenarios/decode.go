@@ -29,10 +29,19 @@ type decoder struct {
 	keys map[string]*yaml.Node
 	// raw holds the nodes of interface-typed fields, decoded later.
 	raw map[string]*yaml.Node
+	// failed marks the paths whose node could not be decoded at all, so
+	// that later checks do not pile "missing" findings on top.
+	failed map[string]bool
+}
+
+// fail reports a problem with the node at path itself.
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.failed[path] = true
+	d.c.node(n, format, args...)
 }
 
 func newDecoder(c *collector) *decoder {
-	return &decoder{c: c, paths: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, raw: map[string]*yaml.Node{}}
+	return &decoder{c: c, paths: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, raw: map[string]*yaml.Node{}, failed: map[string]bool{}}
 }
 
 // nodeDecoder is implemented by types that decode themselves from a node
@@ -89,15 +98,15 @@ func index(path string, i int) string { return fmt.Sprintf("%s[%d]", path, i) }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
-		d.c.node(n, "aliases (*%s) are not supported", n.Value)
+		d.fail(n, path, "aliases (*%s) are not supported", n.Value)
 		return
 	}
 	if n.Anchor != "" {
-		d.c.node(n, "anchors (&%s) are not supported", n.Anchor)
+		d.fail(n, path, "anchors (&%s) are not supported", n.Anchor)
 		return
 	}
 	if n.Tag != "" && !strings.HasPrefix(n.Tag, "!!") && !strings.HasPrefix(n.Tag, "tag:yaml.org,2002:") && n.Tag != "!" {
-		d.c.node(n, "custom tag %s is not supported", n.Tag)
+		d.fail(n, path, "custom tag %s is not supported", n.Tag)
 		return
 	}
 	d.paths[path] = n
@@ -116,7 +125,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			v.SetZero()
 			return
 		}
-		d.c.node(n, "missing value: expected %s", want(t))
+		d.fail(n, path, "missing value: expected %s", want(t))
 		return
 	}
 	if t.Kind() == reflect.Pointer {
@@ -134,12 +143,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	switch t.Kind() {
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			d.c.node(n, "expected true or false, got %s", describe(n))
+			d.fail(n, path, "expected true or false, got %s", describe(n))
 			return
 		}
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			d.c.node(n, "expected true or false, got %s", describe(n))
+			d.fail(n, path, "expected true or false, got %s", describe(n))
 			return
 		}
 		v.SetBool(b)
@@ -149,7 +158,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if v.OverflowInt(i) {
-			d.c.node(n, "%d is out of range for this field", i)
+			d.fail(n, path, "%d is out of range for this field", i)
 			return
 		}
 		v.SetInt(i)
@@ -159,30 +168,30 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if i < 0 || v.OverflowUint(uint64(i)) {
-			d.c.node(n, "%d is out of range for this field (0 to %d)", i, maxUint(t))
+			d.fail(n, path, "%d is out of range for this field (0 to %d)", i, maxUint(t))
 			return
 		}
 		v.SetUint(uint64(i))
 	case reflect.Float32, reflect.Float64:
 		f, ok := number(n)
 		if !ok {
-			d.c.node(n, "expected a number, got %s", describe(n))
+			d.fail(n, path, "expected a number, got %s", describe(n))
 			return
 		}
 		if v.OverflowFloat(f) {
-			d.c.node(n, "%g is out of range", f)
+			d.fail(n, path, "%g is out of range", f)
 			return
 		}
 		v.SetFloat(f)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-			d.c.node(n, "expected a string, got %s", describe(n))
+			d.fail(n, path, "expected a string, got %s", describe(n))
 			return
 		}
 		v.SetString(n.Value)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.c.node(n, "expected a list, got %s", describe(n))
+			d.fail(n, path, "expected a list, got %s", describe(n))
 			return
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
@@ -192,11 +201,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(s)
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String {
-			d.c.node(n, "unsupported map key type %s", t.Key())
+			d.fail(n, path, "unsupported map key type %s", t.Key())
 			return
 		}
 		if n.Kind != yaml.MappingNode {
-			d.c.node(n, "expected a mapping, got %s", describe(n))
+			d.fail(n, path, "expected a mapping, got %s", describe(n))
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
@@ -208,7 +217,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(m)
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			d.c.node(n, "expected a mapping, got %s", describe(n))
+			d.fail(n, path, "expected a mapping, got %s", describe(n))
 			return
 		}
 		fields := fieldsOf(t)
@@ -221,7 +230,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(vn, v.Field(i), join(path, k))
 		})
 	default:
-		d.c.node(n, "unsupported Go type %s", t)
+		d.fail(n, path, "unsupported Go type %s", t)
 	}
 }
 

@@ -120,6 +120,10 @@ func yamlError(c *collector, err error) {
 func yamlLine(c *collector, m string) {
 	if g := yamlLineRe.FindStringSubmatch(m); g != nil {
 		n, _ := strconv.Atoi(g[1])
+		if strings.HasPrefix(g[2], "did not find expected") {
+			// yaml.v3 counts parser errors' lines from 0 (scanner errors from 1).
+			n++
+		}
 		c.at(n, 1, "YAML syntax: %s", g[2])
 		return
 	}
@@ -162,9 +166,26 @@ func (l *linter) key(path string) *yaml.Node {
 
 func (l *linter) errf(path, format string, args ...any) { l.c.node(l.node(path), format, args...) }
 
+// missing reports a missing key (the first word of what) at the mapping
+// that should hold it, unless the key is there but failed to decode, or the
+// mapping itself did (that was reported already).
 func (l *linter) missing(path, what string) {
-	// Report a missing key at the mapping that should hold it.
+	key, _, _ := strings.Cut(what, " ")
+	key = strings.TrimSuffix(key, ":")
+	if _, present := l.d.keys[join(path, key)]; present || l.d.failed[path] {
+		return
+	}
 	l.c.node(l.node(path), "missing %s", what)
+}
+
+// failedUnder reports whether anything at or below path failed to decode.
+func (l *linter) failedUnder(path string) bool {
+	for p := range l.d.failed {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *linter) scenario() {
@@ -273,7 +294,12 @@ func (l *linter) roles() {
 			for _, b := range BuiltinRoles {
 				names = append(names, b.ID)
 			}
-			l.errf(p, "unknown role %q%s; declare custom roles under custom_roles", r, suggest(r, append(names, keys(custom)...)))
+			for _, c := range keys(custom) {
+				if roleRe.MatchString(c) && !isBuiltinRole(c) {
+					names = append(names, c)
+				}
+			}
+			l.errf(p, "unknown role %q%s; declare custom roles under custom_roles", r, suggest(r, names))
 		}
 		if seen[r] {
 			l.errf(p, "role %q is listed twice", r)
@@ -377,14 +403,11 @@ func (l *linter) step(st *Step, sp string, order int, seen map[string]int) {
 
 func (l *linter) timing(st *Step, sp string, order int, seen map[string]int) {
 	var set []string
-	if st.At != nil {
-		set = append(set, "at")
-	}
-	if st.After != "" {
-		set = append(set, "after")
-	}
-	if st.On != nil {
-		set = append(set, "on")
+	for _, k := range []string{"at", "after", "on"} {
+		// A key that is present counts even when its value failed to decode.
+		if _, ok := l.d.keys[sp+"."+k]; ok {
+			set = append(set, k)
+		}
 	}
 	switch len(set) {
 	case 0:
@@ -618,7 +641,7 @@ func (l *linter) injects(st *Step, sp string) {
 func (l *linter) expect(st *Step, sp string, wanted bool) {
 	e := st.Expect
 	if e == nil || (len(e.Detections) == 0 && len(e.Consequences) == 0) {
-		if wanted {
+		if wanted && !l.failedUnder(sp+".expect") {
 			l.c.warn(l.node(sp), "step %q has no expectation (detections or consequences)", st.ID)
 		}
 		return
