@@ -225,6 +225,7 @@ func TestAgainstTshark(t *testing.T) {
 	for _, pcap := range pcaps(t) {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			golden := filepath.Join("testdata", "golden", name+".tshark")
 			haveTshark := false
 			if _, err := exec.LookPath("tshark"); err == nil {
