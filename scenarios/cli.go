@@ -144,7 +144,7 @@ func WriteShow(w io.Writer, s *Scenario) error {
 		if len(ph.Questions) > 0 {
 			fmt.Fprintf(&b, "  Discussion:\n")
 			for _, q := range ph.Questions {
-				fmt.Fprintf(&b, "%s\n", wrap("- "+q, 100, "    "))
+				fmt.Fprintf(&b, "%s\n", wrapHang(q, 100, "    - ", "      "))
 			}
 		}
 		for i := range ph.Steps {
@@ -280,12 +280,19 @@ func setFlow(n *yaml.Node) {
 
 // wrap breaks text into lines of at most width, each starting with indent.
 func wrap(text string, width int, indent string) string {
+	return wrapHang(text, width, indent, indent)
+}
+
+// wrapHang is wrap with a different indent after the first line.
+func wrapHang(text string, width int, first, rest string) string {
 	var lines []string
+	indent := first
 	for _, para := range strings.Split(strings.TrimSpace(text), "\n") {
 		line := indent
 		for _, word := range strings.Fields(para) {
 			if len(line) > len(indent) && len(line)+1+len(word) > width {
 				lines = append(lines, line)
+				indent = rest
 				line = indent
 			}
 			if len(line) > len(indent) {
@@ -294,6 +301,7 @@ func wrap(text string, width int, indent string) string {
 			line += word
 		}
 		lines = append(lines, line)
+		indent = rest
 	}
 	return strings.Join(lines, "\n")
 }
