@@ -39,6 +39,9 @@ type Options struct {
 	Store *store.Store // required
 	// Range carries out participants' response actions; nil refuses them.
 	Range control.Controller
+	// Plant is the live plant (HMI view, operator commands, trends); nil
+	// answers 503 on those endpoints.
+	Plant Plant
 	// Objectives returns a scenario's exercise objectives for the report.
 	Objectives func(scenario string) []string
 	Logger     *slog.Logger // nil: discard
@@ -50,6 +53,7 @@ type Server struct {
 	store    *store.Store
 	engine   *exercise.Engine
 	rangeCtl control.Controller
+	plant    Plant
 
 	scenarioObjectives func(string) []string
 	hub                *hub
@@ -81,7 +85,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, scenarioObjectives: opts.Objectives, log: log, hub: newHub(log)}
+	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, plant: opts.Plant, scenarioObjectives: opts.Objectives, log: log, hub: newHub(log)}
 	s.sensor = SensorStatus{Reason: "sensor not started"}
 	s.echo = s.routes()
 	return s, nil
@@ -99,6 +103,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/api/alerts", s.getAlerts)
 	e.GET("/ws", s.serveWS)
 	s.exerciseRoutes(e)
+	s.plantRoutes(e)
 	e.Any("/api/*", func(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, "no such API endpoint: "+c.Request().URL.Path)
 	})

@@ -65,6 +65,7 @@ const (
 	KindConsequence = "plant.consequence"
 	KindStep        = "scenario.step"
 	KindAction      = "action"
+	KindCommand     = "operator.command"
 	KindDecision    = "decision"
 	KindChat        = "chat"
 	KindPlaybook    = "playbook"
