@@ -118,3 +118,25 @@ func sorted(l []string) []string {
 	slices.Sort(l)
 	return l
 }
+
+// TestReadmeExample: the format example in README.md loads.
+func TestReadmeExample(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	i := strings.Index(s, "```yaml\n")
+	if i < 0 {
+		t.Fatal("no yaml example in README.md")
+	}
+	s = s[i+len("```yaml\n"):]
+	s = s[:strings.Index(s, "```")]
+	pb, err := Parse("README.md", []byte(s), Options{Catalog: defaultPlant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pb.Steps()) != 4 {
+		t.Errorf("%d steps", len(pb.Steps()))
+	}
+}
