@@ -136,15 +136,19 @@ func TestRenderHTML(t *testing.T) {
 				}
 			}
 			walk(doc)
-			var steps, gates int
+			var steps, gates, actions int
 			for _, ps := range pb.Steps() {
 				steps++
 				if ps.Step.Gate != nil {
 					gates++
 				}
+				if ps.Step.Action != nil {
+					actions++
+				}
 			}
-			if counts[".step"] != steps || counts[".gate"] != gates {
-				t.Errorf("%d step boxes and %d gate boxes, want %d and %d", counts[".step"], counts[".gate"], steps, gates)
+			if counts[".step"] != steps || counts[".gate"] != gates || counts[".action"] != actions {
+				t.Errorf("%d step, %d gate and %d action boxes, want %d, %d and %d",
+					counts[".step"], counts[".gate"], counts[".action"], steps, gates, actions)
 			}
 			if counts["script"] != 0 || counts["link"] != 0 || counts["style"] != 1 {
 				t.Errorf("script %d, link %d, style %d: want 0, 0, 1", counts["script"], counts["link"], counts["style"])
