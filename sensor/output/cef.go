@@ -174,10 +174,12 @@ func (e *ext) addr(v4Key, hostKey, v6Key, v6Label, s string) {
 		return
 	}
 	ip, err := netip.ParseAddr(s)
+	var buf [64]byte
+	canonical := err == nil && string(ip.AppendTo(buf[:0])) == s
 	switch {
-	case err == nil && ip.Is4() && ip.String() == s:
+	case canonical && ip.Is4():
 		e.str(v4Key, s)
-	case err == nil && ip.Is6() && !ip.Is4In6() && ip.String() == s:
+	case canonical && ip.Is6() && !ip.Is4In6():
 		e.str(v6Key, s)
 		e.str(v6Key+"Label", v6Label)
 	default:
@@ -187,38 +189,33 @@ func (e *ext) addr(v4Key, hostKey, v6Key, v6Label, s string) {
 
 // appendHeader escapes a header field: \ → \\, | → \|, newline → \n,
 // carriage return → \r.
-func appendHeader(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\', '|':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return dst
-}
+func appendHeader(dst []byte, s string) []byte { return appendEscaped(dst, s, '|') }
 
 // appendExtValue escapes an extension value: \ → \\, = → \=, newline → \n,
 // carriage return → \r.
-func appendExtValue(dst []byte, s string) []byte {
+func appendExtValue(dst []byte, s string) []byte { return appendEscaped(dst, s, '=') }
+
+// appendEscaped appends s with backslash, sep, newline and carriage return
+// escaped, copying the runs between them in one piece.
+func appendEscaped(dst []byte, s string, sep byte) []byte {
+	start := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\', '=':
-			dst = append(dst, '\\', c)
+		c := s[i]
+		if c != '\\' && c != sep && c != '\n' && c != '\r' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
 		case '\n':
 			dst = append(dst, '\\', 'n')
 		case '\r':
 			dst = append(dst, '\\', 'r')
 		default:
-			dst = append(dst, c)
+			dst = append(dst, '\\', c)
 		}
+		start = i + 1
 	}
-	return dst
+	return append(dst, s[start:]...)
 }
 
 // trimEscaped cuts b to at most n bytes without splitting a UTF-8 sequence or
