@@ -99,7 +99,7 @@ type Device struct {
 	Modbus  *Modbus `yaml:"modbus,omitempty"`
 	DNP3    *DNP3   `yaml:"dnp3,omitempty"`
 	Program string  `yaml:"program,omitempty"` // required for plc and sis
-	Mode    Mode    `yaml:"mode,omitempty"`    // default run
+	Mode    Mode    `yaml:"mode,omitempty"`    // "": the program's own (remote for PLCs, run for the SIS)
 	// Parameters are initial values of writable program variables.
 	Parameters map[string]Value `yaml:"parameters,omitempty"`
 	// RestartTime is how long the device is off the wire when restarted
@@ -186,7 +186,10 @@ type Register struct {
 	// ReadOnly makes a coil or holding register refuse writes (exception 2),
 	// so that it may show a tag or a status variable.
 	ReadOnly bool `yaml:"readonly,omitempty"`
-	Line     int  `yaml:"-"`
+	// Words is 2 for a 32-bit value held in two registers, high word first
+	// at Address (default 1).
+	Words int `yaml:"words,omitempty"`
+	Line  int `yaml:"-"`
 }
 
 // PointType is a DNP3 point type.

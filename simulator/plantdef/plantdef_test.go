@@ -20,53 +20,277 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden .err files")
 
-// testCatalog has the tags and programs the default plant uses.
+// testCatalog is the process model's tags and the PLC programs' variables
+// (simulator/water, simulator/logic) as the default plant was written against.
 var testCatalog = MapCatalog{
 	Tags: map[string]TagSpec{
-		"raw.level": {Min: 0, Max: 5}, "intake.flow": {Min: 0, Max: 500},
-		"intake.pump1.hours": {Min: 0, Max: 65535},
-		"intake.pump1.run":   {Bool: true}, "intake.pump2.run": {Bool: true},
-		"treated.ph": {Min: 0, Max: 14}, "treated.chlorine": {Min: 0, Max: 20},
-		"treated.flow": {Min: 0, Max: 500}, "treated.unsafe": {Bool: true},
-		"dosing.naoh.rate": {Min: 0, Max: 100}, "dosing.chlorine.rate": {Min: 0, Max: 50},
-		"filter.dp": {Min: 0, Max: 5}, "filter.turbidity": {Min: 0, Max: 100}, "filter.backwash": {Bool: true},
-		"clearwell.level":       {Min: 0, Max: 6},
-		"distribution.pressure": {Min: 0, Max: 16}, "distribution.flow": {Min: 0, Max: 600},
-		"distribution.pump1.run": {Bool: true}, "distribution.pump2.run": {Bool: true},
-		"reservoir.level": {Min: 0, Max: 8}, "booster.flow": {Min: 0, Max: 300},
-		"booster.pump1.run": {Bool: true}, "booster.pump2.run": {Bool: true},
-		"booster.pump1.starts": {Min: 0, Max: 1e6},
-		"outside.temperature":  {Min: -40, Max: 50},
+		"river.turbidity":       {Min: 0, Max: 100},
+		"intake.pump1.run":      {Bool: true},
+		"intake.pump1.speed":    {Min: 0, Max: 100},
+		"intake.pump1.reset":    {Bool: true},
+		"intake.pump1.running":  {Bool: true},
+		"intake.pump1.tripped":  {Bool: true},
+		"intake.pump1.hours":    {Min: 0, Max: 1e+06},
+		"intake.pump1.starts":   {Min: 0, Max: 1e+09},
+		"intake.pump1.wear":     {Min: 0, Max: 100},
+		"intake.pump2.run":      {Bool: true},
+		"intake.pump2.speed":    {Min: 0, Max: 100},
+		"intake.pump2.reset":    {Bool: true},
+		"intake.pump2.running":  {Bool: true},
+		"intake.pump2.tripped":  {Bool: true},
+		"intake.pump2.hours":    {Min: 0, Max: 1e+06},
+		"intake.pump2.starts":   {Min: 0, Max: 1e+09},
+		"intake.pump2.wear":     {Min: 0, Max: 100},
+		"intake.flow":           {Min: 0, Max: 1000},
+		"raw.level":             {Min: 0, Max: 5},
+		"raw.turbidity":         {Min: 0, Max: 100},
+		"raw.ph":                {Min: 0, Max: 14},
+		"filter.valve":          {Min: 0, Max: 100},
+		"filter.flow":           {Min: 0, Max: 750},
+		"filter.turbidity":      {Min: 0, Max: 10},
+		"backwash.flow":         {Min: 0, Max: 900},
+		"filter1.dp":            {Min: 0, Max: 200},
+		"filter1.backwash":      {Bool: true},
+		"filter1.inservice":     {Bool: true},
+		"filter2.dp":            {Min: 0, Max: 200},
+		"filter2.backwash":      {Bool: true},
+		"filter2.inservice":     {Bool: true},
+		"dosing.naoh.rate":      {Min: 0, Max: 100},
+		"dosing.cl.rate":        {Min: 0, Max: 30},
+		"dosing.naoh.running":   {Bool: true},
+		"dosing.cl.running":     {Bool: true},
+		"treated.ph":            {Min: 0, Max: 14},
+		"treated.chlorine":      {Min: 0, Max: 20},
+		"clearwell.level":       {Min: 0, Max: 5},
+		"outlet.chlorine":       {Min: 0, Max: 20},
+		"outlet.ph":             {Min: 0, Max: 14},
+		"outlet.turbidity":      {Min: 0, Max: 10},
+		"dist.pump1.run":        {Bool: true},
+		"dist.pump1.speed":      {Min: 0, Max: 100},
+		"dist.pump1.reset":      {Bool: true},
+		"dist.pump1.running":    {Bool: true},
+		"dist.pump1.tripped":    {Bool: true},
+		"dist.pump1.hours":      {Min: 0, Max: 1e+06},
+		"dist.pump1.starts":     {Min: 0, Max: 1e+09},
+		"dist.pump1.wear":       {Min: 0, Max: 100},
+		"dist.pump2.run":        {Bool: true},
+		"dist.pump2.speed":      {Min: 0, Max: 100},
+		"dist.pump2.reset":      {Bool: true},
+		"dist.pump2.running":    {Bool: true},
+		"dist.pump2.tripped":    {Bool: true},
+		"dist.pump2.hours":      {Min: 0, Max: 1e+06},
+		"dist.pump2.starts":     {Min: 0, Max: 1e+09},
+		"dist.pump2.wear":       {Min: 0, Max: 100},
+		"dist.pump3.run":        {Bool: true},
+		"dist.pump3.speed":      {Min: 0, Max: 100},
+		"dist.pump3.reset":      {Bool: true},
+		"dist.pump3.running":    {Bool: true},
+		"dist.pump3.tripped":    {Bool: true},
+		"dist.pump3.hours":      {Min: 0, Max: 1e+06},
+		"dist.pump3.starts":     {Min: 0, Max: 1e+09},
+		"dist.pump3.wear":       {Min: 0, Max: 100},
+		"dist.valve":            {Min: 0, Max: 100},
+		"dist.flow":             {Min: 0, Max: 900},
+		"dist.pressure":         {Min: 0, Max: 11},
+		"network.pressure":      {Min: 0, Max: 11},
+		"network.demand":        {Min: 0, Max: 2700},
+		"booster.pump1.run":     {Bool: true},
+		"booster.pump1.reset":   {Bool: true},
+		"booster.pump1.running": {Bool: true},
+		"booster.pump1.tripped": {Bool: true},
+		"booster.pump1.hours":   {Min: 0, Max: 1e+06},
+		"booster.pump1.starts":  {Min: 0, Max: 1e+09},
+		"booster.pump1.wear":    {Min: 0, Max: 100},
+		"booster.pump2.run":     {Bool: true},
+		"booster.pump2.reset":   {Bool: true},
+		"booster.pump2.running": {Bool: true},
+		"booster.pump2.tripped": {Bool: true},
+		"booster.pump2.hours":   {Min: 0, Max: 1e+06},
+		"booster.pump2.starts":  {Min: 0, Max: 1e+09},
+		"booster.pump2.wear":    {Min: 0, Max: 100},
+		"booster.flow":          {Min: 0, Max: 180},
+		"booster.suction":       {Min: 0, Max: 11},
+		"reservoir.level":       {Min: 0, Max: 6},
+		"reservoir.chlorine":    {Min: 0, Max: 20},
+		"reservoir.outflow":     {Min: 0, Max: 450},
+		"sis.intake.trip":       {Bool: true},
+		"sis.dosing.trip":       {Bool: true},
+		"sis.outlet.trip":       {Bool: true},
+		"outside.temperature":   {Min: -40, Max: 50},
 	},
 	Programs: map[string]map[string]VarSpec{
-		"intake": {
-			"start_level": {Writable: true, Min: 0, Max: 5}, "stop_level": {Writable: true, Min: 0, Max: 5},
-			"alarm_l": {Writable: true, Min: 0, Max: 5}, "alarm_h": {Writable: true, Min: 0, Max: 5},
-			"alarm_hh": {Writable: true, Min: 0, Max: 5}, "auto": {Writable: true, Bool: true},
-			"pump1_cmd": {Writable: true, Bool: true}, "pump2_cmd": {Writable: true, Bool: true},
-			"alarm_high": {Bool: true}, "alarm_low": {Bool: true}, "level": {Min: 0, Max: 5},
-		},
-		"treatment": {
-			"ph_setpoint": {Writable: true, Min: 6, Max: 9}, "chlorine_setpoint": {Writable: true, Min: 0, Max: 5},
-			"chlorine_max": {Writable: true, Min: 0, Max: 10}, "dosing_enable": {Writable: true, Bool: true},
-			"overdose_alarm": {Bool: true},
-		},
-		"filter": {
-			"backwash_dp": {Writable: true, Min: 0, Max: 3}, "backwash_cmd": {Writable: true, Bool: true},
+		"booster": {
+			"mode":             {Writable: true, Bool: false, Min: 1, Max: 4},
+			"scan.count":       {Writable: false, Bool: false, Min: 0, Max: 2.147483648e+09},
+			"checksum":         {Writable: false, Bool: false, Min: 0, Max: 4.294967295e+09},
+			"alarms":           {Writable: false, Bool: false, Min: 0, Max: 65535},
+			"auto":             {Writable: true, Bool: true, Min: 0, Max: 1},
+			"level.start":      {Writable: true, Bool: false, Min: 0, Max: 20},
+			"level.stop":       {Writable: true, Bool: false, Min: 0, Max: 20},
+			"reset":            {Writable: true, Bool: true, Min: 0, Max: 1},
+			"lag.offset":       {Writable: true, Bool: false, Min: 0, Max: 20},
+			"level.high":       {Writable: true, Bool: false, Min: 0, Max: 20},
+			"level.highhigh":   {Writable: true, Bool: false, Min: 0, Max: 20},
+			"level.low":        {Writable: true, Bool: false, Min: 0, Max: 20},
+			"suction.min":      {Writable: true, Bool: false, Min: 0, Max: 20},
+			"suction.delay":    {Writable: true, Bool: false, Min: 0, Max: 600},
+			"interlock.enable": {Writable: true, Bool: true, Min: 0, Max: 1},
+			"level":            {Writable: false, Bool: false, Min: 0, Max: 20},
+			"suction":          {Writable: false, Bool: false, Min: 0, Max: 20},
+			"flow":             {Writable: false, Bool: false, Min: 0, Max: 10000},
+			"pumps.called":     {Writable: false, Bool: false, Min: 0, Max: 64},
+			"pump1.cmd":        {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pump1.running":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump1.tripped":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump2.cmd":        {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pump2.running":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump2.tripped":    {Writable: false, Bool: true, Min: 0, Max: 1},
 		},
 		"distribution": {
-			"pressure_setpoint": {Writable: true, Min: 0, Max: 10}, "pressure_low": {Writable: true, Min: 0, Max: 10},
-			"pump1_cmd": {Writable: true, Bool: true}, "pump2_cmd": {Writable: true, Bool: true},
-			"low_pressure_alarm": {Bool: true},
+			"mode":             {Writable: true, Bool: false, Min: 1, Max: 4},
+			"scan.count":       {Writable: false, Bool: false, Min: 0, Max: 2.147483648e+09},
+			"checksum":         {Writable: false, Bool: false, Min: 0, Max: 4.294967295e+09},
+			"alarms":           {Writable: false, Bool: false, Min: 0, Max: 65535},
+			"auto":             {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pressure.sp":      {Writable: true, Bool: false, Min: 0, Max: 20},
+			"outlet.valve":     {Writable: true, Bool: false, Min: 0, Max: 100},
+			"speed.manual":     {Writable: true, Bool: false, Min: 0, Max: 100},
+			"reset":            {Writable: true, Bool: true, Min: 0, Max: 1},
+			"kp":               {Writable: true, Bool: false, Min: 0, Max: 1000},
+			"ki":               {Writable: true, Bool: false, Min: 0, Max: 1000},
+			"speed.min":        {Writable: true, Bool: false, Min: 0, Max: 100},
+			"speed.max":        {Writable: true, Bool: false, Min: 0, Max: 100},
+			"stage.up":         {Writable: true, Bool: false, Min: 0, Max: 100},
+			"stage.down":       {Writable: true, Bool: false, Min: 0, Max: 100},
+			"stage.delay":      {Writable: true, Bool: false, Min: 0, Max: 3600},
+			"pressure.high":    {Writable: true, Bool: false, Min: 0, Max: 20},
+			"pressure.low":     {Writable: true, Bool: false, Min: 0, Max: 20},
+			"cw.lowlow":        {Writable: true, Bool: false, Min: 0, Max: 10},
+			"cw.restart":       {Writable: true, Bool: false, Min: 0, Max: 10},
+			"cw.low":           {Writable: true, Bool: false, Min: 0, Max: 10},
+			"cw.high":          {Writable: true, Bool: false, Min: 0, Max: 10},
+			"interlock.enable": {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pressure":         {Writable: false, Bool: false, Min: 0, Max: 20},
+			"network.pressure": {Writable: false, Bool: false, Min: 0, Max: 20},
+			"flow":             {Writable: false, Bool: false, Min: 0, Max: 10000},
+			"clearwell.level":  {Writable: false, Bool: false, Min: 0, Max: 10},
+			"speed":            {Writable: false, Bool: false, Min: 0, Max: 100},
+			"pumps.called":     {Writable: false, Bool: false, Min: 0, Max: 64},
+			"pump1.cmd":        {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pump1.running":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump1.tripped":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump2.cmd":        {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pump2.running":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump2.tripped":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump3.cmd":        {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pump3.running":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump3.tripped":    {Writable: false, Bool: true, Min: 0, Max: 1},
 		},
-		"booster": {
-			"start_level": {Writable: true, Min: 0, Max: 8}, "stop_level": {Writable: true, Min: 0, Max: 8},
-			"pump1_cmd": {Writable: true, Bool: true}, "pump2_cmd": {Writable: true, Bool: true},
+		"intake": {
+			"mode":             {Writable: true, Bool: false, Min: 1, Max: 4},
+			"scan.count":       {Writable: false, Bool: false, Min: 0, Max: 2.147483648e+09},
+			"checksum":         {Writable: false, Bool: false, Min: 0, Max: 4.294967295e+09},
+			"alarms":           {Writable: false, Bool: false, Min: 0, Max: 65535},
+			"auto":             {Writable: true, Bool: true, Min: 0, Max: 1},
+			"level.start":      {Writable: true, Bool: false, Min: 0, Max: 10},
+			"level.stop":       {Writable: true, Bool: false, Min: 0, Max: 10},
+			"speed.sp":         {Writable: true, Bool: false, Min: 0, Max: 100},
+			"reset":            {Writable: true, Bool: true, Min: 0, Max: 1},
+			"lag.offset":       {Writable: true, Bool: false, Min: 0, Max: 5},
+			"level.high":       {Writable: true, Bool: false, Min: 0, Max: 10},
+			"level.highhigh":   {Writable: true, Bool: false, Min: 0, Max: 10},
+			"level.low":        {Writable: true, Bool: false, Min: 0, Max: 10},
+			"interlock.enable": {Writable: true, Bool: true, Min: 0, Max: 1},
+			"level":            {Writable: false, Bool: false, Min: 0, Max: 10},
+			"flow":             {Writable: false, Bool: false, Min: 0, Max: 10000},
+			"pumps.called":     {Writable: false, Bool: false, Min: 0, Max: 64},
+			"pump1.cmd":        {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pump1.running":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump1.tripped":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump2.cmd":        {Writable: true, Bool: true, Min: 0, Max: 1},
+			"pump2.running":    {Writable: false, Bool: true, Min: 0, Max: 1},
+			"pump2.tripped":    {Writable: false, Bool: true, Min: 0, Max: 1},
 		},
 		"sis": {
-			"trip_level_hh": {Writable: true, Min: 0, Max: 5}, "trip_chlorine": {Writable: true, Min: 0, Max: 10},
-			"trip_pressure": {Writable: true, Min: 0, Max: 16}, "reset": {Writable: true, Bool: true},
-			"bypass": {Writable: true, Bool: true}, "tripped": {Bool: true},
+			"mode":                {Writable: true, Bool: false, Min: 1, Max: 4},
+			"scan.count":          {Writable: false, Bool: false, Min: 0, Max: 2.147483648e+09},
+			"checksum":            {Writable: false, Bool: false, Min: 0, Max: 4.294967295e+09},
+			"alarms":              {Writable: false, Bool: false, Min: 0, Max: 65535},
+			"bypass":              {Writable: true, Bool: true, Min: 0, Max: 1},
+			"reset":               {Writable: true, Bool: true, Min: 0, Max: 1},
+			"raw.level.hh":        {Writable: true, Bool: false, Min: 0, Max: 10},
+			"clearwell.level.hh":  {Writable: true, Bool: false, Min: 0, Max: 10},
+			"treated.chlorine.hh": {Writable: true, Bool: false, Min: 0, Max: 20},
+			"outlet.chlorine.hh":  {Writable: true, Bool: false, Min: 0, Max: 20},
+			"treated.ph.hh":       {Writable: true, Bool: false, Min: 0, Max: 14},
+			"treated.ph.ll":       {Writable: true, Bool: false, Min: 0, Max: 14},
+			"outlet.ph.hh":        {Writable: true, Bool: false, Min: 0, Max: 14},
+			"outlet.ph.ll":        {Writable: true, Bool: false, Min: 0, Max: 14},
+			"pressure.hh":         {Writable: true, Bool: false, Min: 0, Max: 20},
+			"trip.delay":          {Writable: true, Bool: false, Min: 0, Max: 60},
+			"trip.enable":         {Writable: true, Bool: false, Min: 0, Max: 63},
+			"trip":                {Writable: false, Bool: true, Min: 0, Max: 1},
+			"causes":              {Writable: false, Bool: false, Min: 0, Max: 63},
+			"active":              {Writable: false, Bool: false, Min: 0, Max: 63},
+			"first.out":           {Writable: false, Bool: false, Min: 0, Max: 63},
+			"trips.count":         {Writable: false, Bool: false, Min: 0, Max: 2.147483648e+09},
+			"bypassed":            {Writable: false, Bool: true, Min: 0, Max: 1},
+			"raw.level":           {Writable: false, Bool: false, Min: 0, Max: 10},
+			"clearwell.level":     {Writable: false, Bool: false, Min: 0, Max: 10},
+			"treated.chlorine":    {Writable: false, Bool: false, Min: 0, Max: 20},
+			"outlet.chlorine":     {Writable: false, Bool: false, Min: 0, Max: 20},
+			"treated.ph":          {Writable: false, Bool: false, Min: 0, Max: 14},
+			"outlet.ph":           {Writable: false, Bool: false, Min: 0, Max: 14},
+			"pressure":            {Writable: false, Bool: false, Min: 0, Max: 20},
+		},
+		"treatment": {
+			"mode":               {Writable: true, Bool: false, Min: 1, Max: 4},
+			"scan.count":         {Writable: false, Bool: false, Min: 0, Max: 2.147483648e+09},
+			"checksum":           {Writable: false, Bool: false, Min: 0, Max: 4.294967295e+09},
+			"alarms":             {Writable: false, Bool: false, Min: 0, Max: 65535},
+			"auto":               {Writable: true, Bool: true, Min: 0, Max: 1},
+			"flow.sp":            {Writable: true, Bool: false, Min: 0, Max: 10000},
+			"cw.level.sp":        {Writable: true, Bool: false, Min: 0, Max: 10},
+			"naoh.dose":          {Writable: true, Bool: false, Min: 0, Max: 20000},
+			"cl.dose":            {Writable: true, Bool: false, Min: 0, Max: 20},
+			"valve.manual":       {Writable: true, Bool: false, Min: 0, Max: 100},
+			"naoh.manual":        {Writable: true, Bool: false, Min: 0, Max: 1000},
+			"cl.manual":          {Writable: true, Bool: false, Min: 0, Max: 1000},
+			"backwash.request":   {Writable: true, Bool: true, Min: 0, Max: 1},
+			"cw.gain":            {Writable: true, Bool: false, Min: 0, Max: 10000},
+			"flow.min":           {Writable: true, Bool: false, Min: 0, Max: 10000},
+			"flow.max":           {Writable: true, Bool: false, Min: 0, Max: 10000},
+			"flow.ki":            {Writable: true, Bool: false, Min: 0, Max: 10},
+			"raw.low":            {Writable: true, Bool: false, Min: 0, Max: 10},
+			"naoh.conc":          {Writable: true, Bool: false, Min: 1, Max: 2000},
+			"naoh.rate.max":      {Writable: true, Bool: false, Min: 0, Max: 1000},
+			"cl.conc":            {Writable: true, Bool: false, Min: 1, Max: 2000},
+			"cl.rate.max":        {Writable: true, Bool: false, Min: 0, Max: 1000},
+			"dosing.flow.min":    {Writable: true, Bool: false, Min: 0, Max: 10000},
+			"cl.high":            {Writable: true, Bool: false, Min: 0, Max: 20},
+			"cl.low":             {Writable: true, Bool: false, Min: 0, Max: 20},
+			"ph.high":            {Writable: true, Bool: false, Min: 0, Max: 14},
+			"ph.low":             {Writable: true, Bool: false, Min: 0, Max: 14},
+			"dp.backwash":        {Writable: true, Bool: false, Min: 0, Max: 500},
+			"dp.delay":           {Writable: true, Bool: false, Min: 0, Max: 3600},
+			"dp.alarm":           {Writable: true, Bool: false, Min: 0, Max: 500},
+			"backwash.time":      {Writable: true, Bool: false, Min: 0, Max: 7200},
+			"backwash.level.min": {Writable: true, Bool: false, Min: 0, Max: 10},
+			"filter.flow":        {Writable: false, Bool: false, Min: 0, Max: 10000},
+			"valve":              {Writable: false, Bool: false, Min: 0, Max: 100},
+			"flow.target":        {Writable: false, Bool: false, Min: 0, Max: 10000},
+			"raw.level":          {Writable: false, Bool: false, Min: 0, Max: 10},
+			"clearwell.level":    {Writable: false, Bool: false, Min: 0, Max: 10},
+			"naoh.rate":          {Writable: false, Bool: false, Min: 0, Max: 1000},
+			"cl.rate":            {Writable: false, Bool: false, Min: 0, Max: 1000},
+			"treated.ph":         {Writable: false, Bool: false, Min: 0, Max: 14},
+			"treated.chlorine":   {Writable: false, Bool: false, Min: 0, Max: 20},
+			"outlet.ph":          {Writable: false, Bool: false, Min: 0, Max: 14},
+			"outlet.chlorine":    {Writable: false, Bool: false, Min: 0, Max: 20},
+			"backwash.filter":    {Writable: false, Bool: false, Min: 0, Max: 128},
+			"backwash.remaining": {Writable: false, Bool: false, Min: 0, Max: 7200},
+			"filter1.dp":         {Writable: false, Bool: false, Min: 0, Max: 500},
+			"filter2.dp":         {Writable: false, Bool: false, Min: 0, Max: 500},
 		},
 	},
 }
@@ -88,22 +312,22 @@ func TestDefault(t *testing.T) {
 			t.Errorf("%s: no line", d.Name)
 		}
 	}
-	want := map[Kind]int{KindPLC: 4, KindSIS: 1, KindRTU: 1, KindHMI: 1, KindEWS: 1, KindHistorian: 1}
+	want := map[Kind]int{KindPLC: 3, KindSIS: 1, KindRTU: 1, KindHMI: 1, KindEWS: 1, KindHistorian: 1}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Errorf("kinds = %v, want %v", kinds, want)
 	}
 	hmi, _ := p.Device("hmi")
-	if got := strings.Join(hmi.Polls, ","); got != "plc-intake,plc-treatment,plc-filter,plc-distribution,sis,rtu-reservoir" {
+	if got := strings.Join(hmi.Polls, ","); got != "plc-intake,plc-treatment,plc-distribution,sis,rtu-reservoir" {
 		t.Errorf("hmi polls (default: every field device) = %s", got)
 	}
 	intake, _ := p.Device("plc-intake")
 	if intake.Address != netip.MustParseAddr("127.10.1.10") || intake.Modbus.Port != 502 || intake.Modbus.FallbackPort != 5020 ||
-		intake.RestartTime != 8*time.Second || intake.Mode != ModeRun || intake.Parameters["auto"] != 1 {
+		intake.RestartTime != 8*time.Second || intake.Mode != "" || intake.Identity == nil {
 		t.Errorf("plc-intake = %+v", intake)
 	}
 	// Defaults: scale 1 on a register without one, none on bits.
 	for _, r := range intake.Registers {
-		if r.Tag == "intake.pump1.hours" && r.Scale != 1 {
+		if r.Tag == "intake.pump1.hours" && (r.Scale != 1 || r.Words != 2) {
 			t.Errorf("default scale = %g", r.Scale)
 		}
 		if r.Table.Bit() && r.Scale != 0 {
@@ -115,41 +339,28 @@ func TestDefault(t *testing.T) {
 	for _, pt := range rtu.Points {
 		classes[pt.Type] = pt.Class
 	}
-	if !reflect.DeepEqual(classes, map[PointType]int{AnalogInput: 2, Counter: 3, BinaryInput: 1, BinaryOutput: 0, AnalogOutput: 0}) {
+	if !reflect.DeepEqual(classes, map[PointType]int{AnalogInput: 1, Counter: 3, BinaryInput: 1, BinaryOutput: 0, AnalogOutput: 0}) {
 		t.Errorf("point classes = %v", classes)
 	}
 	hist, _ := p.Device("historian")
-	if hist.Interval != time.Second || hist.Retention != 168*time.Hour || len(hist.Tags) != 13 {
+	if hist.Interval != time.Second || hist.Retention != 168*time.Hour || len(hist.Tags) != 17 {
 		t.Errorf("historian = %+v", hist)
 	}
 	ews, _ := p.Device("ews")
-	if ews.MaintenanceInterval != 10*time.Minute || len(ews.Targets) != 6 {
+	if ews.MaintenanceInterval != 10*time.Minute || len(ews.Targets) != 5 {
 		t.Errorf("ews = %+v", ews)
 	}
 
-	// The process section decodes strictly into the model's configuration.
-	type tank struct{ Area, Height, Level, Demand float64 }
+	// The process section decodes strictly (here into a stand-in of the
+	// model's configuration; simulator tests decode it into the real one).
 	var proc struct {
-		RawTank     tank `yaml:"raw_tank"`
-		IntakePumps struct {
-			Count int
-			Flow  float64
-		} `yaml:"intake_pumps"`
-		Dosing struct {
-			NaOH          map[string]float64 `yaml:"naoh"`
-			Chlorine      map[string]float64
-			RawPH         float64 `yaml:"raw_ph"`
-			ChlorineDecay float64 `yaml:"chlorine_decay"`
-		}
-		Filters      map[string]float64
-		ClearWell    tank `yaml:"clear_well"`
-		Distribution map[string]float64
-		Reservoir    tank
+		StartHour float64 `yaml:"start_hour"`
+		Noise     float64 `yaml:"noise"`
 	}
 	if err := p.DecodeProcess(&proc); err != nil {
 		t.Fatalf("decode process: %v", err)
 	}
-	if proc.RawTank.Area != 40 || proc.Reservoir.Demand != 60 || proc.IntakePumps.Count != 2 || proc.Dosing.NaOH["max_rate"] != 40 {
+	if proc.StartHour != 8 || proc.Noise != 0.001 {
 		t.Errorf("process = %+v", proc)
 	}
 }

@@ -264,12 +264,8 @@ func (v *validator) field(path string, d *Device) {
 	if d.Kind != KindRTU {
 		v.required(path, "program")
 	}
-	if v.has(path + ".mode") {
-		if !slices.Contains(modes, d.Mode) {
-			v.errf(path+".mode", "unknown mode %q (one of %s)", d.Mode, list(modes))
-		}
-	} else {
-		d.Mode = ModeRun
+	if v.has(path+".mode") && !slices.Contains(modes, d.Mode) {
+		v.errf(path+".mode", "unknown mode %q (one of %s)", d.Mode, list(modes))
 	}
 	v.duration(path+".restart_time", &d.RestartTime, 5*time.Second, 100*time.Millisecond, 10*time.Minute)
 	if d.Identity != nil {
@@ -364,11 +360,26 @@ func (v *validator) field(path string, d *Device) {
 			v.errf(rp+".address", "register address %d: must be 0..65535", r.Address)
 			continue
 		}
-		k := regKey{r.Table, r.Address}
-		if first, dup := regs[k]; dup {
-			v.errf(rp+".address", "duplicate %s register %d (first at line %d)", r.Table, r.Address, d.Registers[first].Line)
-		} else {
-			regs[k] = j
+		switch {
+		case !v.has(rp + ".words"):
+			r.Words = 1
+		case r.Words != 1 && r.Words != 2:
+			v.errf(rp+".words", "words must be 1 or 2, not %d", r.Words)
+			r.Words = 1
+		case r.Words == 2 && r.Table.Bit():
+			v.errf(rp+".words", "words applies to registers, not to %s bits", r.Table)
+			r.Words = 1
+		case r.Address+r.Words-1 > 65535:
+			v.errf(rp+".address", "a 32-bit value at register %d runs past 65535", r.Address)
+			r.Words = 1
+		}
+		for w := range r.Words {
+			k := regKey{r.Table, r.Address + w}
+			if first, dup := regs[k]; dup {
+				v.errf(rp+".address", "duplicate %s register %d (first at line %d)", r.Table, r.Address+w, d.Registers[first].Line)
+			} else {
+				regs[k] = j
+			}
 		}
 		if r.Table.Bit() {
 			if v.has(rp + ".scale") {
@@ -388,7 +399,12 @@ func (v *validator) field(path string, d *Device) {
 			v.errf(rp+".readonly", "%s registers are read-only already", r.Table)
 		}
 		lo, hi := 0.0, 65535.0
-		if r.Signed {
+		switch {
+		case r.Words == 2 && r.Signed:
+			lo, hi = math.MinInt32, math.MaxInt32
+		case r.Words == 2:
+			lo, hi = 0, math.MaxUint32
+		case r.Signed:
 			lo, hi = -32768, 32767
 		}
 		v.binding(rp, r.Tag, r.Var, tableNames[r.Table], r.Table.Bit(), r.Table.Writable() && !r.ReadOnly, r.Scale, lo, hi, varSpec, tagSpec)
