@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
@@ -378,4 +379,70 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The example in README.md is a valid scenario, with no warnings.
+func TestReadmeExample(t *testing.T) {
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	if !ok {
+		t.Fatal("no yaml block in README.md")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	s, err := Parse("README.md", []byte(example), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Warnings) > 0 {
+		t.Fatalf("warnings: %v", s.Warnings)
+	}
+	if st, _ := s.Step("write-stop-level"); st.Params.(*ModbusWrite).Multiple() || st.TechniqueIDs()[2] != "T1692.001" {
+		t.Fatalf("step %+v", st)
+	}
+}
+
+// FuzzStep fuzzes one step's action, target, source and parameters inside an
+// otherwise valid scenario, to reach the parameter decoders, validators and
+// target checks that whole-file mutations rarely get past YAML syntax to.
+func FuzzStep(f *testing.F) {
+	f.Add("modbus.write", "plc-intake", "", "{values: [1, 2], function: multiple}")
+	f.Add("dnp3.operate", "rtu-reservoir", "127.66.0.9", "{point: crob, index: 0, last: 3, op: toggle}")
+	f.Add("net.discover", "127.10.1.0/24", "ews", "{ports: [502], rate: 10}")
+	f.Add("dnp3.spoof_response", "rtu-reservoir", "", "{points: [{type: analog_input, index: 0, value: 1}]}")
+	f.Add("plant.program", "sis", "ews", "{parameters: {raw.level.hh: 0.5}, restart: true}")
+	f.Add("modbus.read", "8.8.8.8:502", "10.0.0.1", "{table: coil, count: 2000}")
+	f.Add("wait", "", "", "{duration: 1h}")
+	f.Fuzz(func(t *testing.T, action, target, source, params string) {
+		q := func(s string) string { return strconvQuote(s) }
+		data := minimal("action: modbus.read", "action: "+q(action), "target: plc-intake",
+			"target: "+q(target)+"\n        source: "+q(source)+"\n        params: "+params)
+		s, diags := Lint("fuzz.yaml", data, nil)
+		for _, d := range diags {
+			if d.Line < 1 || d.Column < 1 || d.Msg == "" {
+				t.Fatalf("finding without a position: %+v", d)
+			}
+		}
+		if errs(diags) != nil {
+			return
+		}
+		st := s.Phases[0].Steps[0]
+		// Whatever lints clean stays inside the range.
+		if a, ok := literalAddr(st.Target); ok && !RangePrefix.Contains(a) {
+			t.Fatalf("target %s accepted", st.Target)
+		}
+		if a, ok := literalAddr(st.Source); ok && !AttackerPrefix.Contains(a) && !ITPrefix.Contains(a) {
+			t.Fatalf("source %s accepted", st.Source)
+		}
+		if st.Params != nil && len(st.Params.Validate()) > 0 {
+			t.Fatalf("accepted params do not validate: %v", st.Params.Validate())
+		}
+	})
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s) // a JSON string is a YAML double-quoted scalar
+	return string(b)
 }
