@@ -709,6 +709,11 @@ func (l *linter) prevention(st *Step, sp string) {
 		} else if p.Mode != "" {
 			l.errf(pp+".mode", "only set_mode takes a mode")
 		}
+		if p.Action == "block_host" && p.Source == "" && st.Source != "" {
+			if _, isAddr := literalAddr(st.Source); !isAddr {
+				l.errf(pp, "block_host needs a source: the step acts through %s, give that station's address", st.Source)
+			}
+		}
 		if p.Source != "" {
 			if p.Action != "block_host" {
 				l.errf(pp+".source", "only block_host takes a source")

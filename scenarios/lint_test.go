@@ -446,3 +446,44 @@ func strconvQuote(s string) string {
 	b, _ := json.Marshal(s) // a JSON string is a YAML double-quoted scalar
 	return string(b)
 }
+
+// A block_host prevention on a step acting through a station must name the
+// address to block.
+func TestPreventionThroughStation(t *testing.T) {
+	data := minimal("target: plc-intake", "target: plc-intake\n        source: ews\n        prevented_by: [{action: block_host, device: plc-intake}]")
+	if _, err := Parse("t.yaml", data, nil); err == nil || !strings.Contains(err.Error(), "block_host needs a source") {
+		t.Fatalf("err %v", err)
+	}
+	data = minimal("target: plc-intake", "target: plc-intake\n        source: ews\n        prevented_by: [{action: block_host, device: plc-intake, source: 127.10.2.20}]")
+	s, err := Parse("t.yaml", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &s.Phases[0].Steps[0]
+	if a := st.PreventedBy[0].Control(s.StepSource(st)); a.Validate() != nil || a.Source != "127.10.2.20" || a.Device != "plc-intake" {
+		t.Fatalf("control action %+v: %v", a, a.Validate())
+	}
+}
+
+func BenchmarkParseLibrary(b *testing.B) {
+	names, err := fsGlob()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var files [][]byte
+	size := 0
+	for _, n := range names {
+		data, _ := libraryFS.ReadFile(n)
+		files = append(files, data)
+		size += len(data)
+	}
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, data := range files {
+			if _, err := Parse(names[i], data, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
