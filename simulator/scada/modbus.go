@@ -76,16 +76,17 @@ func planBlocks(tags []ModbusTag) []block {
 		if t.Table.bits() {
 			limit = maxReadBits
 		}
+		width := uint16(max(t.Words, 1))
 		if n := len(out); n > 0 {
 			b := &out[n-1]
 			end := int(b.start) + int(b.qty)
-			if b.table == t.Table && int(t.Address) < end+maxSpan && int(t.Address)+1-int(b.start) <= limit {
-				b.qty = max(b.qty, t.Address+1-b.start)
+			if b.table == t.Table && int(t.Address) < end+maxSpan && int(t.Address)+int(width)-int(b.start) <= limit {
+				b.qty = max(b.qty, t.Address+width-b.start)
 				b.tags = append(b.tags, t)
 				continue
 			}
 		}
-		out = append(out, block{table: t.Table, start: t.Address, qty: 1, tags: []ModbusTag{t}})
+		out = append(out, block{table: t.Table, start: t.Address, qty: width, tags: []ModbusTag{t}})
 	}
 	return out
 }
@@ -120,6 +121,12 @@ func (p *modbusPoller) poll() (map[string]float64, error) {
 			var raw float64
 			if b.table.bits() {
 				raw = float64(data[off/8] >> (off % 8) & 1)
+			} else if t.Words == 2 {
+				r := uint32(data[2*off])<<24 | uint32(data[2*off+1])<<16 | uint32(data[2*off+2])<<8 | uint32(data[2*off+3])
+				raw = float64(r)
+				if t.Signed {
+					raw = float64(int32(r))
+				}
 			} else {
 				r := uint16(data[2*off])<<8 | uint16(data[2*off+1])
 				raw = float64(r)
@@ -169,6 +176,9 @@ func (p *modbusPoller) command(_ context.Context, tag string, v float64) error {
 		}
 		_, err = p.cl.WriteSingleCoil(t.Address, word)
 	case Holding:
+		if t.Words == 2 {
+			return p.write32(t, v)
+		}
 		raw := math.Round(v * scale(t.Scale))
 		lo, hi := 0.0, 65535.0
 		if t.Signed {
@@ -184,6 +194,26 @@ func (p *modbusPoller) command(_ context.Context, tag string, v float64) error {
 	if err != nil {
 		p.tr.Close()
 		return fmt.Errorf("scada: write %s on %s: %w", tag, p.dev.Name, err)
+	}
+	return nil
+}
+
+// write32 writes a 32-bit value to two holding registers with FC 16.
+// Called with p.mu held.
+func (p *modbusPoller) write32(t ModbusTag, v float64) error {
+	raw := math.Round(v * scale(t.Scale))
+	lo, hi := 0.0, float64(math.MaxUint32)
+	if t.Signed {
+		lo, hi = math.MinInt32, math.MaxInt32
+	}
+	if raw < lo || raw > hi || math.IsNaN(raw) {
+		return fmt.Errorf("scada: %s = %g does not fit its registers", t.Name, v)
+	}
+	u := uint32(int64(raw))
+	b := []byte{byte(u >> 24), byte(u >> 16), byte(u >> 8), byte(u)}
+	if _, err := p.cl.WriteMultipleRegisters(t.Address, 2, b); err != nil {
+		p.tr.Close()
+		return fmt.Errorf("scada: write %s on %s: %w", t.Name, p.dev.Name, err)
 	}
 	return nil
 }

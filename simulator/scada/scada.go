@@ -54,7 +54,8 @@ type ModbusTag struct {
 	Table   Table
 	Address uint16
 	Scale   float64 // 0 means 1
-	Signed  bool    // the register holds a two's complement int16
+	Signed  bool    // the register holds a two's complement int16 (int32 with Words 2)
+	Words   int     // 2: a 32-bit value in two registers, high word first; 0 or 1: one register
 }
 
 // ModbusDevice is a PLC the station polls.

@@ -118,6 +118,8 @@ func TestPollsAndCommands(t *testing.T) {
 	bank.SetHolding(40, 0xFFF6) // -10, signed
 	bank.SetCoil(3, true)
 	bank.SetInput(2, 712)
+	bank.SetHolding(50, 0x0001)
+	bank.SetHolding(51, 0x86A0) // 100000 in two registers
 	plcAddr, srv := servePLC(t, ctx, bank, fw)
 
 	r := &rtu{}
@@ -151,6 +153,7 @@ func TestPollsAndCommands(t *testing.T) {
 				{Name: "offset", Table: Holding, Address: 40, Signed: true},
 				{Name: "pump", Table: Coil, Address: 3},
 				{Name: "ph", Table: Input, Address: 2, Scale: 100},
+				{Name: "checksum", Table: Holding, Address: 50, Words: 2},
 			},
 		}},
 		DNP3: []DNP3Device{{
@@ -169,7 +172,7 @@ func TestPollsAndCommands(t *testing.T) {
 	go func() { done <- st.Run(ctx) }()
 
 	up := ups.wait(t, "plc", "first poll", func(u Update) bool { return u.Online })
-	for tag, want := range map[string]float64{"level": 2.5, "setpoint": 0, "offset": -10, "pump": 1, "ph": 7.12} {
+	for tag, want := range map[string]float64{"level": 2.5, "setpoint": 0, "offset": -10, "pump": 1, "ph": 7.12, "checksum": 100000} {
 		if got := up.Values[tag]; got != want {
 			t.Errorf("%s = %v, want %v", tag, got, want)
 		}
@@ -182,6 +185,12 @@ func TestPollsAndCommands(t *testing.T) {
 	}
 	if got := bank.Holding(1); got != 310 {
 		t.Errorf("setpoint register = %d after the command, want 310", got)
+	}
+	if err := st.Command(ctx, "checksum", 70000); err != nil {
+		t.Fatal(err)
+	}
+	if hi, lo := bank.Holding(50), bank.Holding(51); uint32(hi)<<16|uint32(lo) != 70000 {
+		t.Errorf("32-bit command wrote %#04x %#04x", hi, lo)
 	}
 	if err := st.Command(ctx, "booster", 1); err != nil {
 		t.Fatal(err)
