@@ -12,9 +12,10 @@ STATICCHECK_VERSION := v0.8.2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 
 # Debian packages the test suite drives: Wireshark's dissectors, a real
-# browser, independent Modbus clients, a syslog daemon for CEF delivery and
+# browser, independent Modbus clients, a JSON Schema validator for the
+# scenario schema, a syslog daemon for CEF delivery and
 # tcpreplay for live-capture tests.
-TEST_PKGS := tshark chromium mbpoll python3-pymodbus rsyslog tcpreplay
+TEST_PKGS := tshark chromium mbpoll python3-pymodbus python3-yaml python3-jsonschema rsyslog tcpreplay
 TEST_CMDS := tshark chromium mbpoll rsyslogd tcpreplay
 
 .PHONY: all build run test test-go lint fuzz bench deps clean
@@ -31,6 +32,7 @@ deps:
 	@missing=""; \
 	for c in $(TEST_CMDS); do PATH="$$PATH:/usr/sbin" command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
 	/usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || missing="$$missing python3-pymodbus"; \
+	/usr/bin/python3 -c 'import yaml, jsonschema' >/dev/null 2>&1 || missing="$$missing python3-yaml python3-jsonschema"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing test tools:$$missing"; \
