@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind names a range action.
@@ -43,6 +44,10 @@ type Action struct {
 	Fault  string `json:"fault,omitempty"`  // e.g. stuck_valve, failed_transmitter, pump_trip
 	Target string `json:"target,omitempty"` // what the fault hits (a tag or equipment name)
 	Reason string `json:"reason,omitempty"` // for the log
+	// For is how long restart_device keeps the device away (0: the device's
+	// configured restart time). It also takes an HMI, engineering
+	// workstation or historian off the network for that long.
+	For time.Duration `json:"for,omitempty"`
 }
 
 // Result says what an action did.
@@ -80,7 +85,12 @@ func (a Action) Validate() error {
 			}
 		}
 		return fmt.Errorf("%w: mode %q is not one of %v", ErrInvalid, a.Mode, Modes)
-	case RestoreProgram, RestoreSetpoints, RestartDevice:
+	case RestoreProgram, RestoreSetpoints:
+		return need("device", a.Device)
+	case RestartDevice:
+		if a.For < 0 || a.For > time.Hour {
+			return fmt.Errorf("%w: restart time %v out of 0..1h", ErrInvalid, a.For)
+		}
 		return need("device", a.Device)
 	case InjectFault:
 		return errors.Join(need("fault", a.Fault), need("target", a.Target))
