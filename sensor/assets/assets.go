@@ -128,9 +128,7 @@ func (inv *Inventory) Stats() Stats {
 // bitset256 is a set of byte values (function codes, unit ids).
 type bitset256 [4]uint64
 
-func (b *bitset256) set(v uint8)      { b[v>>6] |= 1 << (v & 63) }
-func (b *bitset256) has(v uint8) bool { return b[v>>6]&(1<<(v&63)) != 0 }
-func (b *bitset256) empty() bool      { return b[0]|b[1]|b[2]|b[3] == 0 }
+func (b *bitset256) set(v uint8) { b[v>>6] |= 1 << (v & 63) }
 
 func (b *bitset256) list() []int {
 	var out []int
@@ -320,7 +318,7 @@ func (inv *Inventory) observe(r *analyze.Record, srcMAC, dstMAC net.HardwareAddr
 		dst.seen(r.Time)
 		dst.addMAC(dstMAC)
 	}
-	if !r.Valid || r.Protocol == analyze.ProtoUnknown {
+	if !r.Valid || (r.Protocol != analyze.ProtoModbus && r.Protocol != analyze.ProtoDNP3) {
 		return
 	}
 	client, server := src, dst

@@ -146,7 +146,7 @@ func TestFieldsAndPeers(t *testing.T) {
 		ModbusUnits: []int{7, 9}, DNP3Addresses: []int{10},
 		Functions: assets.Functions{ModbusServer: []int{3}, DNP3Outst: []int{129}},
 		FirstSeen: t0, LastSeen: t0.Add(3 * time.Second),
-		Counts:    assets.Counts{Messages: 3, Responses: 3, Exceptions: 1, Bytes: 44},
+		Counts: assets.Counts{Messages: 3, Responses: 3, Exceptions: 1, Bytes: 44},
 	}
 	peers := plc.Peers
 	plc.Peers = nil

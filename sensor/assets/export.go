@@ -301,7 +301,16 @@ func (inv *Inventory) export(a *asset) Asset {
 	return out
 }
 
-func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
+func round6(f float64) float64 {
+	if math.Abs(f) > 1e12 {
+		return f
+	}
+	return math.Round(f*1e6) / 1e6
+}
+
+// sane reports a stored interval statistic this program could have written
+// (finite, not negative, under ~30 years).
+func sane(f float64) bool { return f >= 0 && f < 1e9 }
 
 // Restore adds saved assets to the inventory (replacing any with the same
 // address), without events: they are known. Assets beyond MaxAssets are
@@ -389,7 +398,9 @@ func (inv *Inventory) restore(s *Asset, addr netip.Addr) *asset {
 			n := max(pl.Intervals, 0)
 			st := stream{fc: uint8(pl.Function), addr: uint16(pl.Address), qty: uint16(max(pl.Quantity, 0)),
 				n: uint32(n), mean: pl.MeanS}
-			if n > 1 {
+			if !sane(pl.MeanS) || !sane(pl.StddevS) {
+				st.n, st.mean = 0, 0
+			} else if n > 1 {
 				st.m2 = pl.StddevS * pl.StddevS * float64(n-1)
 			}
 			p.streams[p.nstreams] = st
