@@ -7,7 +7,6 @@ import (
 
 	"github.com/otrange/otrange/internal/rangenet"
 	"github.com/otrange/otrange/scenarios/attack"
-	"github.com/otrange/otrange/simulator/plc"
 )
 
 func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -27,12 +26,12 @@ func runAttack(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func attackWriteSetpoint(ctx context.Context, args []string, stdout io.Writer) error {
 	a := attack.WriteSetpoint{Source: attack.DefaultSource}
-	fs := newFlags("attack write-setpoint", "attack write-setpoint [flags]\n\nWrites one holding register of a PLC with Modbus FC 6 from the attacker address.\nRefuses any target outside 127.0.0.0/8 before sending anything.", stdout)
-	fs.StringVar(&a.Target, "target", "127.10.1.10:502", "PLC host:port")
+	fs := newFlags("attack write-setpoint", "attack write-setpoint [flags]\n\nWrites one holding register of a PLC with Modbus FC 6 from the attacker address. By default it\nsets the treatment PLC's sodium hydroxide dose (holding register 3) to 11100 mg/L, as in Oldsmar.\nRefuses any target outside 127.0.0.0/8 before sending anything.", stdout)
+	fs.StringVar(&a.Target, "target", "127.10.1.11:502", "PLC host:port (plc-treatment; 5020 when the plant runs without root)")
 	fs.Var(addrFlag{&a.Source}, "source", "attacker source address (within 127.0.0.0/8)")
 	unit := fs.Uint("unit", 1, "Modbus unit id")
-	reg := fs.Uint("register", plc.RegSetpoint, "holding register address")
-	val := fs.Uint("value", 3950, "value to write")
+	reg := fs.Uint("register", 3, "holding register address")
+	val := fs.Uint("value", 11100, "value to write")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ func runRange(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.DataDir, "data", envOr("OTRANGE_DATA", cfg.DataDir), "data directory for the SQLite store (env OTRANGE_DATA)")
 	fs.StringVar(&cfg.HTTPAddr, "http", envOr("OTRANGE_HTTP", cfg.HTTPAddr), "listen address of the UI and API (env OTRANGE_HTTP)")
 	fs.StringVar(&cfg.SensorIface, "iface", cfg.SensorIface, "interface the sensor captures on")
+	fs.StringVar(&cfg.PlantFile, "plant", "", "plant definition (YAML); default: the embedded water-treatment plant")
+	fs.Float64Var(&cfg.Plant.Speed, "speed", 1, "process speed: simulated seconds per second (0.1..1000)")
 	noSensor := fs.Bool("no-sensor", false, "do not start the sensor")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {
@@ -27,7 +29,12 @@ func runRange(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Logger = log
 	return app.Run(ctx, cfg, func(info app.Info) {
 		fmt.Fprintf(stdout, "otrange is running. Open %s\n", info.URL)
-		fmt.Fprintf(stdout, "  tank PLC (Modbus/TCP): %s   store: %s\n", info.PLC, info.DBPath)
+		fmt.Fprintf(stdout, "  plant: %s   store: %s\n", info.Plant.Def().Meta.Name, info.DBPath)
+		for _, d := range info.Plant.Def().Devices {
+			if a, ok := info.Plant.Addr(d.Name); ok {
+				fmt.Fprintf(stdout, "  %-18s %-4s %s\n", d.Name, d.Kind, a)
+			}
+		}
 		if !info.Sensor.Running {
 			fmt.Fprintf(stdout, "  sensor is OFF: %s\n", info.Sensor.Reason)
 		}

@@ -23,8 +23,9 @@ func TestDispatchUsage(t *testing.T) {
 		{"help for a command", []string{"help", "sensor"}, 0, "-modbus-ports", ""},
 		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{"unknown flag", []string{"run", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
-		{"bad duration", []string{"plant", "-poll", "soon"}, 2, "", `invalid value "soon"`},
-		{"bad address", []string{"plant", "-plc-addr", "plc1"}, 2, "", `not an IP address: "plc1"`},
+		{"bad number", []string{"plant", "-speed", "fast"}, 2, "", `invalid value "fast"`},
+		{"plant check", []string{"plant", "-check"}, 0, "Riverside Water Treatment: 8 devices, valid", ""},
+		{"missing plant file", []string{"plant", "-check", "-config", "/nonexistent/plant.yaml"}, 1, "", "no such file"},
 		{"stray argument", []string{"run", "extra"}, 2, "", `unexpected argument "extra"`},
 		{"sensor needs a source", []string{"sensor"}, 2, "", "exactly one of -i IFACE or -r FILE"},
 		{"sensor bad port", []string{"sensor", "-r", "x.pcap", "-modbus-ports", "502,http"}, 2, "", `bad port "http"`},
@@ -106,6 +107,26 @@ func TestAttackRefusalInEmptyNetns(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), "attack refused: "+tc.want) {
 			t.Fatalf("%s: stderr %q lacks %q", tc.target, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestPlantDefinitionErrorsHaveLines: a bad plant file is refused with every
+// error at its file and line.
+func TestPlantDefinitionErrorsHaveLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	bad := "plant: {name: x, seed: 1, tick: 100ms}\ndevices:\n  - name: plc\n    kind: plc\n    address: 10.1.2.3\n    colour: blue\n"
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := dispatch(context.Background(), []string{"plant", "-check", "-config", path}, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{path + ":5:", "10.1.2.3", path + ":6:", `unknown key "colour"`} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
 		}
 	}
 }

@@ -5,27 +5,32 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/otrange/otrange/internal/group"
+	scenario "github.com/otrange/otrange/scenarios"
 	"github.com/otrange/otrange/sensor"
 	"github.com/otrange/otrange/sensor/capture"
 	"github.com/otrange/otrange/server"
+	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
 	"github.com/otrange/otrange/simulator"
-	"github.com/otrange/otrange/simulator/hmi"
+	"github.com/otrange/otrange/simulator/scada"
 )
 
 // Config configures the range.
 type Config struct {
-	DataDir     string // holds otrange.db
+	DataDir     string // holds otrange.db and the historian
 	HTTPAddr    string // listen address of the UI and API
 	Plant       simulator.Config
+	PlantFile   string // a plant definition; "" is the embedded default
 	Sensor      bool   // capture on SensorIface
 	SensorIface string // "lo" for the range itself
 	Logger      *slog.Logger
@@ -33,16 +38,13 @@ type Config struct {
 
 // DefaultConfig is `otrange run` with no flags.
 func DefaultConfig() Config {
-	return Config{
-		DataDir: "data", HTTPAddr: "127.0.0.1:8080",
-		Plant: simulator.DefaultConfig(), Sensor: true, SensorIface: "lo",
-	}
+	return Config{DataDir: "data", HTTPAddr: "127.0.0.1:8080", Sensor: true, SensorIface: "lo"}
 }
 
 // Info tells where the running range can be reached.
 type Info struct {
 	URL    string
-	PLC    netip.AddrPort
+	Plant  *simulator.Plant
 	DBPath string
 	Sensor server.SensorStatus
 }
@@ -54,13 +56,37 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	pcfg := cfg.Plant
+	if pcfg.Def == nil {
+		def, err := simulator.LoadDef(cfg.PlantFile)
+		if err != nil {
+			return err
+		}
+		pcfg.Def = def
+	}
+	pcfg.DataDir = cfg.DataDir
+	pcfg.Logger = log.With("component", "plant")
 	dbPath := filepath.Join(cfg.DataDir, "otrange.db")
 	st, err := store.Open(dbPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	srv, err := server.New(server.Options{Store: st, Logger: log.With("component", "server")})
+
+	// The plant and the server refer to each other: the plant's events go to
+	// the server, the server's actions to the plant.
+	var srv *server.Server
+	pcfg.OnEvent = func(e simulator.Event) {
+		if srv != nil {
+			plantEvent(srv, e)
+		}
+	}
+	plant, err := simulator.New(pcfg)
+	if err != nil {
+		return err
+	}
+	srv, err = server.New(server.Options{Store: st, Range: plant, Plant: plantView{plant},
+		Objectives: objectives, Logger: log.With("component", "server")})
 	if err != nil {
 		return err
 	}
@@ -70,29 +96,84 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	}
 	defer ln.Close()
 
-	pcfg := cfg.Plant
-	pcfg.Logger = log.With("component", "plant")
-	pcfg.Publish = func(s hmi.Snapshot) { srv.PublishHMI(s) }
-	plant, err := simulator.New(pcfg)
-	if err != nil {
-		return err
-	}
-
 	sens, src, status := startSensor(cfg, plant, srv, log)
 	srv.SetSensorStatus(status)
 
 	g := group.New(ctx)
 	g.Go("server", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
 	g.Go("plant", plant.Run)
+	g.Go("hmi view", func(ctx context.Context) error { return publishView(ctx, plant, srv) })
 	if sens != nil {
 		g.Go("sensor", func(ctx context.Context) error { return sens.Run(ctx, src) })
 	}
-	info := Info{URL: "http://" + ln.Addr().String() + "/", PLC: plant.PLCAddr(), DBPath: dbPath, Sensor: status}
-	log.Info("range running", "url", info.URL, "plc", info.PLC, "db", dbPath, "sensor", status.Running)
+	info := Info{URL: "http://" + ln.Addr().String() + "/", Plant: plant, DBPath: dbPath, Sensor: status}
+	log.Info("range running", "url", info.URL, "plant", plant.Def().Meta.Name, "db", dbPath, "sensor", status.Running)
 	if ready != nil {
 		ready(info)
 	}
 	return g.Wait()
+}
+
+// publishView pushes the plant's live picture to the browsers once a second.
+func publishView(ctx context.Context, plant *simulator.Plant, srv *server.Server) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		srv.PublishHMI(plant.View())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// plantEvent logs a plant alarm or consequence in the running exercises.
+func plantEvent(srv *server.Server, e simulator.Event) {
+	if e.Kind == "alarm" {
+		srv.PlantEvent(exercise.KindPlantAlarm, e)
+		return
+	}
+	srv.PlantEvent(exercise.KindConsequence, exercise.ConsequenceRecord{Condition: e.Name, Device: e.Device, Detail: e.Detail, Active: e.Active})
+}
+
+// objectives are the exercise objectives of a library scenario, derived
+// from what it exercises.
+func objectives(id string) []string {
+	s, err := scenario.Get(id)
+	if err != nil {
+		return nil
+	}
+	ids := make([]string, len(s.Techniques))
+	for i, t := range s.Techniques {
+		ids[i] = t.ID
+	}
+	return []string{
+		fmt.Sprintf("Detect the techniques of %q (%s) within minutes of their first use.", s.Title, strings.Join(ids, ", ")),
+		"Contain the attacker without losing control or safety of the process.",
+		"Coordinate IT and OT responders through one incident commander and log every decision.",
+	}
+}
+
+// plantView adapts the plant to the server's Plant interface.
+type plantView struct{ p *simulator.Plant }
+
+func (v plantView) View() any { return v.p.View() }
+
+func (v plantView) Command(ctx context.Context, tag string, value float64) error {
+	err := v.p.Command(ctx, tag, value)
+	if errors.Is(err, scada.ErrUnknownTag) {
+		return fmt.Errorf("%w: %s", server.ErrUnknownTag, tag)
+	}
+	return err
+}
+
+func (v plantView) Trend(ctx context.Context, tag string, from, to time.Time, step time.Duration) (any, error) {
+	pts, err := v.p.Trend(ctx, tag, from, to, step)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", server.ErrUnknownTag, err)
+	}
+	return pts, nil
 }
 
 // startSensor opens the live capture; without rights the range runs on and
@@ -106,14 +187,11 @@ func startSensor(cfg Config, plant *simulator.Plant, srv *server.Server, log *sl
 		log.Warn("sensor is off", "err", err)
 		return nil, nil, server.SensorStatus{Reason: err.Error()}
 	}
-	ports := []uint16{plant.PLCAddr().Port()}
-	if ports[0] != simulator.ModbusPort {
-		ports = append(ports, simulator.ModbusPort)
-	}
+	modbusPorts, _ := plant.Ports()
 	sens, err := sensor.New(sensor.Config{
 		Name:              "otrange-lo",
-		ModbusPorts:       ports,
-		AuthorizedMasters: []netip.Addr{cfg.Plant.HMIAddr, simulator.DefaultEWSAddr},
+		ModbusPorts:       modbusPorts,
+		AuthorizedMasters: plant.Masters(),
 		Sink:              srv,
 		Logger:            log.With("component", "sensor"),
 	})

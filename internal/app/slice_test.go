@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 
 	"github.com/otrange/otrange/internal/rangenet"
 	"github.com/otrange/otrange/internal/wiretest"
@@ -19,32 +21,32 @@ import (
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/sensor/capture"
 	"github.com/otrange/otrange/simulator"
-	"github.com/otrange/otrange/simulator/hmi"
+	"github.com/otrange/otrange/simulator/scada"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/captures/slice.pcap from this run")
 
-// TestSliceCaptureRaisesSameAlert records the slice's own traffic on lo
-// (HMI polling plus the attack), then runs the sensor over the file: it must
-// raise the same single alert as live, and tshark must decode every frame
-// as Modbus/TCP without a malformed mark.
+// TestSliceCaptureRaisesSameAlert records the plant's own traffic on lo
+// (the HMI polling every PLC over Modbus/TCP and the RTU over DNP3, plus an
+// Oldsmar-style write of the sodium hydroxide dose from the attacker), then
+// runs the sensor over the file: it must raise the one alert for the write,
+// and tshark must decode every frame without a malformed mark or warning.
 func TestSliceCaptureRaisesSameAlert(t *testing.T) {
-	plcAddr, hmiAddr, attacker := netip.MustParseAddr("127.10.81.10"), netip.MustParseAddr("127.10.82.10"), netip.MustParseAddr("127.66.81.1")
+	const subnet = 81
+	attacker := netip.MustParseAddr("127.66.81.1")
 	rec := wiretest.Capture(t, func(p gopacket.Packet) bool {
-		return wiretest.Host(plcAddr.AsSlice())(p)
+		ip, ok := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		return ok && (ip.SrcIP[1] == subnet || ip.DstIP[1] == subnet)
 	})
-	cfg := simulator.DefaultConfig()
-	cfg.PLCAddr, cfg.HMIAddr, cfg.ModbusPort, cfg.PollInterval = plcAddr, hmiAddr, 502, 100*time.Millisecond
 	polls := make(chan struct{}, 100)
-	cfg.Publish = func(s hmi.Snapshot) {
-		if s.Online {
+	plant, err := simulator.New(simulator.Config{Relocate: simulator.Subnet(subnet), OnHMI: func(u scada.Update) {
+		if u.Online && u.Device == "plc-treatment" {
 			select {
 			case polls <- struct{}{}:
 			default:
 			}
 		}
-	}
-	plant, err := simulator.New(cfg)
+	}})
 	if err != nil {
 		t.Fatalf("plant: %v", err)
 	}
@@ -54,36 +56,51 @@ func TestSliceCaptureRaisesSameAlert(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	waitPolls(t, polls, 3)
-	res, err := attack.WriteSetpoint{Target: plant.PLCAddr().String(), Source: attacker, Unit: 1, Register: 1, Value: 3950}.
+	target, _ := plant.Addr("plc-treatment")
+	res, err := attack.WriteSetpoint{Target: target.String(), Source: attacker, Unit: 1, Register: 3, Value: 11100}.
 		Run(context.Background(), rangenet.New(nil))
 	if err != nil || !res.Succeeded {
 		t.Fatalf("attack: %+v %v", res, err)
 	}
 	waitPolls(t, polls, 3)
+	if dose, _ := plant.Read("plc-treatment", "naoh.dose"); dose != 11100 {
+		t.Errorf("naoh.dose = %v after the attack", dose)
+	}
 	cancel()
 	<-done
 	path := rec.Stop()
 
-	alerts := runSensorOnFile(t, path)
+	alerts := runSensorOnFile(t, path, plant)
 	if len(alerts) != 1 {
 		t.Fatalf("%d alerts from the capture, want 1: %+v", len(alerts), alerts)
 	}
 	a := alerts[0]
-	if a.RuleID != sensor.RuleUnauthorizedWrite || a.SrcAddr != attacker.String() || a.Value == nil || *a.Value != 3950 || !contains(a.Techniques, "T0836") {
+	if a.RuleID != sensor.RuleUnauthorizedWrite || a.SrcAddr != attacker.String() || !contains(a.Techniques, "T0836") {
 		t.Fatalf("alert from the capture: %+v", a)
 	}
 
-	out := wiretest.Tshark(t, path, "-Y", "_ws.malformed || _ws.expert.severity >= warning")
+	modbusPorts, dnp3Ports := plant.Ports()
+	var decodeAs []string
+	for _, p := range modbusPorts {
+		decodeAs = append(decodeAs, "-d", fmt.Sprintf("tcp.port==%d,mbtcp", p))
+	}
+	for _, p := range dnp3Ports {
+		decodeAs = append(decodeAs, "-d", fmt.Sprintf("tcp.port==%d,dnp3", p))
+	}
+	out := wiretest.Tshark(t, path, append(decodeAs, "-Y", "_ws.malformed || _ws.expert.severity >= warning || dnp.hdr.CRC.status == 0 || dnp.data_chunk.CRC.status == 0")...)
 	if len(out) != 0 {
 		t.Fatalf("tshark marks frames malformed or with warnings:\n%s", out)
 	}
-	writes := wiretest.Tshark(t, path, "-Y", "modbus.func_code == 6 && ip.src == "+attacker.String(), "-T", "fields", "-e", "modbus.reference_num", "-e", "modbus.data")
-	if string(writes) != "1\t0f:6e\n" && string(writes) != "1\t0f6e\n" { // 3950 = 0x0f6e
-		t.Fatalf("tshark sees the attack write as %q\n%s", writes, wiretest.Tshark(t, path, "-Y", "modbus.func_code == 6", "-O", "modbus"))
+	if n := wiretest.Tshark(t, path, append(decodeAs, "-Y", "dnp3")...); len(n) == 0 {
+		t.Error("no DNP3 in the capture: the HMI did not poll the RTU")
+	}
+	writes := wiretest.Tshark(t, path, append(decodeAs, "-Y", "modbus.func_code == 6 && ip.src == "+attacker.String(), "-T", "fields", "-e", "modbus.reference_num", "-e", "modbus.data")...)
+	if string(writes) != "3\t2b:5c\n" && string(writes) != "3\t2b5c\n" { // 11100 = 0x2b5c
+		t.Fatalf("tshark sees the attack write as %q", writes)
 	}
 
 	if *update {
-		copyFile(t, path, filepath.Join("..", "..", "testdata", "captures", "slice.pcap"))
+		copyFile(t, path, filepath.Join("..", "..", "testdata", "captures", "plant-slice.pcap"))
 	}
 }
 
@@ -98,7 +115,7 @@ func waitPolls(t *testing.T, polls <-chan struct{}, n int) {
 	}
 }
 
-func runSensorOnFile(t *testing.T, path string) []alert.Alert {
+func runSensorOnFile(t *testing.T, path string, plant *simulator.Plant) []alert.Alert {
 	t.Helper()
 	src, err := capture.OpenFile(path)
 	if err != nil {
@@ -106,8 +123,10 @@ func runSensorOnFile(t *testing.T, path string) []alert.Alert {
 	}
 	defer src.Close()
 	var got []alert.Alert
+	modbusPorts, _ := plant.Ports()
 	s, err := sensor.New(sensor.Config{
-		AuthorizedMasters: []netip.Addr{netip.MustParseAddr("127.10.82.10")},
+		ModbusPorts:       modbusPorts,
+		AuthorizedMasters: plant.Masters(),
 		Sink:              alert.SinkFunc(func(a alert.Alert) { got = append(got, a) }),
 	})
 	if err != nil {

@@ -41,7 +41,9 @@ type Config struct {
 	// OnVisit receives what each visit did (ground truth for the validation
 	// harness). It must not block for long.
 	OnVisit func(Visit)
-	Logger  *slog.Logger
+	// Paused, if set, skips visits while it returns true (the host is down).
+	Paused func() bool
+	Logger *slog.Logger
 }
 
 // Visit is one maintenance visit to one PLC.
@@ -97,6 +99,9 @@ func (w *Workstation) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if w.cfg.Paused != nil && w.cfg.Paused() {
+			continue
 		}
 		v := w.Visit(ctx, w.cfg.Targets[w.visits%len(w.cfg.Targets)])
 		if v.Error != "" && ctx.Err() == nil {

@@ -78,7 +78,15 @@ func (p *dnp3Poller) run(ctx context.Context) error {
 	defer events.Stop()
 	var lastIntegrity time.Time
 	for {
-		var err error
+		if p.s.Suspended() {
+			p.disconnect()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-events.C:
+			}
+			continue
+		}
 		var v map[string]float64
 		m, err := p.connect(ctx)
 		if err == nil {

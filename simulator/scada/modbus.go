@@ -95,8 +95,12 @@ func (p *modbusPoller) run(ctx context.Context) error {
 	t := time.NewTicker(p.dev.Interval)
 	defer t.Stop()
 	for {
-		values, err := p.poll()
-		p.s.publish(p.dev.Name, values, err)
+		if p.s.Suspended() {
+			p.tr.Close()
+		} else {
+			values, err := p.poll()
+			p.s.publish(p.dev.Name, values, err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

@@ -151,9 +151,26 @@ type Station struct {
 	pollers map[string]poller // by device name
 	owner   map[string]string // tag → device
 
-	mu     sync.Mutex
-	values map[string]float64
-	status map[string]*DeviceStatus
+	mu        sync.Mutex
+	values    map[string]float64
+	status    map[string]*DeviceStatus
+	suspended time.Time // the station is off (its host lost) until then
+}
+
+// Suspend takes the station off the network until the given time: it polls
+// nothing, drops its connections and publishes nothing (ransomware on the
+// HMI host, a crashed SCADA server).
+func (s *Station) Suspend(until time.Time) {
+	s.mu.Lock()
+	s.suspended = until
+	s.mu.Unlock()
+}
+
+// Suspended reports whether the station is off the network now.
+func (s *Station) Suspended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.suspended)
 }
 
 // New checks cfg (device and tag names unique, addresses valid) and builds
@@ -275,6 +292,9 @@ func (s *Station) Status() []DeviceStatus {
 
 // publish records one poll's outcome and hands it to OnUpdate.
 func (s *Station) publish(dev string, values map[string]float64, err error) {
+	if s.Suspended() {
+		return
+	}
 	now := time.Now()
 	s.mu.Lock()
 	st := s.status[dev]

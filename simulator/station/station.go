@@ -112,6 +112,18 @@ func (s *Station) Restart(down time.Duration) error {
 	}
 }
 
+// Close releases the station's listener when Run was never called.
+func (s *Station) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	err := s.ln.Close()
+	s.ln = nil
+	return err
+}
+
 // Run serves until ctx is done (nil) or the server fails (its error).
 func (s *Station) Run(ctx context.Context) error {
 	for {
