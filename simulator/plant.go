@@ -53,6 +53,9 @@ type Config struct {
 	// Relocate, if set, moves every device's address (tests run several
 	// plants at once on addresses of their own; see Subnet).
 	Relocate func(netip.Addr) netip.Addr
+	// Process, if set, replaces the definition's process section (a scaled
+	// plant for benchmarks).
+	Process *water.Config
 	// DataDir holds the historian's database; "" keeps no historian.
 	DataDir string
 	// OnEvent receives alarms and consequences as they begin and end.
@@ -91,9 +94,42 @@ type Plant struct {
 	histTags []water.TagID
 	tick     time.Duration
 	steps    int // process steps per tick (Speed)
+	boosters int
 
 	states    eventState
 	hostDowns hostDowns
+	jitter    jitter
+}
+
+// jitter keeps the last tick intervals' deviations from the tick.
+type jitter struct {
+	mu   sync.Mutex
+	ring [4096]time.Duration
+	n    int
+}
+
+func (j *jitter) add(d time.Duration) {
+	if d < 0 {
+		d = -d
+	}
+	j.mu.Lock()
+	j.ring[j.n%len(j.ring)] = d
+	j.n++
+	j.mu.Unlock()
+}
+
+// TickJitter returns the median, 99th percentile and largest deviation of
+// the process tick's interval from its nominal value, over the last ticks.
+func (p *Plant) TickJitter() (p50, p99, worst time.Duration) {
+	p.jitter.mu.Lock()
+	n := min(p.jitter.n, len(p.jitter.ring))
+	d := slices.Clone(p.jitter.ring[:n])
+	p.jitter.mu.Unlock()
+	if n == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(d)
+	return d[n/2], d[min(n-1, n*99/100)], d[n-1]
 }
 
 // hostDowns marks hosts without a server of their own (EWS, historian) as
@@ -213,6 +249,9 @@ func New(cfg Config) (*Plant, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Process != nil {
+		wcfg = *cfg.Process
+	}
 	if p.water, err = water.New(wcfg); err != nil {
 		return nil, err
 	}
@@ -270,6 +309,10 @@ func (p *Plant) addField(d *plantdef.Device) error {
 	opts := logic.Options{Name: d.Name, Defaults: map[string]float64{}}
 	for k, v := range d.Parameters {
 		opts.Defaults[k] = float64(v)
+	}
+	if d.Program == "booster" {
+		p.boosters++ // each booster RTU runs its own station, in file order
+		opts.Unit = p.boosters
 	}
 	if d.Mode != "" {
 		m, err := logic.ParseMode(string(d.Mode))
@@ -503,11 +546,15 @@ func (p *Plant) runProcess(ctx context.Context) error {
 	t := time.NewTicker(p.tick)
 	defer t.Stop()
 	step := p.def.Meta.Tick
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			now := time.Now() // when the process goroutine really runs
+			p.jitter.add(now.Sub(last) - p.tick)
+			last = now
 		}
 		p.mu.Lock()
 		for range p.steps {
