@@ -2,83 +2,62 @@ package sensor
 
 import (
 	"net/netip"
-	"sync/atomic"
-	"time"
 
-	"github.com/otrange/otrange/protocol/modbus"
+	"github.com/otrange/otrange/sensor/analyze"
+	"github.com/otrange/otrange/sensor/reassembly"
 )
 
-// flowKey names one direction of a TCP connection.
-type flowKey struct{ src, dst netip.AddrPort }
-
-// halfStream follows the bytes of one direction in sequence order.
-type halfStream struct {
-	next     uint32 // next expected sequence number
-	synced   bool
-	lastSeen time.Time
-	stream   *modbus.Stream
+// tcpConn joins a reassembled TCP connection to its analyzer state. The
+// analyzer's state (framing buffers, pending requests) is created with the
+// first bytes, so a flood of connections that never carry data (a SYN
+// scan) costs only this struct per connection, inside the reassembler's
+// bound.
+type tcpConn struct {
+	s              *Sensor
+	client, server netip.AddrPort
+	c              *analyze.Conn
+	sides          [2]tcpStream
 }
 
-// reset starts the stream over at seq.
-func (h *halfStream) reset(seq uint32) {
-	h.next, h.synced = seq, true
-	h.stream.Reset()
+// tcpStream is one direction of a tcpConn.
+type tcpStream struct {
+	conn *tcpConn
+	from netip.AddrPort
 }
 
-// accept reports whether a segment of n bytes at seq continues the stream,
-// and advances it. A stream picked up mid-way syncs on its first segment;
-// a retransmission is ignored; a gap restarts framing at the new segment.
-func (h *halfStream) accept(seq uint32, n int) bool {
-	switch {
-	case !h.synced:
-		h.synced = true
-	case seq == h.next:
-	case int32(seq-h.next) < 0:
-		return false // already seen
-	default:
-		h.stream.Reset() // gap: bytes were lost, frame again from here
+// connHandler gives the reassembler a tcpConn per connection.
+type connHandler struct{ s *Sensor }
+
+var (
+	_ reassembly.Handler = connHandler{}
+	_ reassembly.Stream  = (*tcpStream)(nil)
+)
+
+// Open implements reassembly.Handler.
+func (h connHandler) Open(ci reassembly.ConnInfo) (reassembly.Stream, reassembly.Stream) {
+	tc := &tcpConn{s: h.s, client: ci.Key.SrcAddrPort(), server: ci.Key.DstAddrPort()}
+	tc.sides[0] = tcpStream{conn: tc, from: tc.client}
+	tc.sides[1] = tcpStream{conn: tc, from: tc.server}
+	return &tc.sides[0], &tc.sides[1]
+}
+
+// Close implements reassembly.Handler.
+func (connHandler) Close(reassembly.ConnInfo, reassembly.Reason) {}
+
+// Data implements reassembly.Stream: in-order bytes go to the analyzer.
+func (st *tcpStream) Data(b []byte, m reassembly.Meta) {
+	tc := st.conn
+	if tc.c == nil {
+		tc.c = tc.s.an.NewConn(tc.client, tc.server)
 	}
-	h.next = seq + uint32(n)
-	return true
-}
-
-// flowTable bounds the number of streams followed at once.
-type flowTable struct {
-	max, maxBytes int
-	m             map[flowKey]*halfStream
-	dropped       atomic.Uint64
-	idle          time.Duration
-}
-
-func newFlowTable(max, maxBytes int) *flowTable {
-	return &flowTable{max: max, maxBytes: maxBytes, m: make(map[flowKey]*halfStream), idle: 5 * time.Minute}
-}
-
-// get returns the half stream of src→dst, creating it if there is room;
-// nil when the table is full even after expiring idle streams.
-func (t *flowTable) get(src, dst netip.AddrPort, now time.Time) *halfStream {
-	k := flowKey{src, dst}
-	if h, ok := t.m[k]; ok {
-		h.lastSeen = now
-		return h
+	if tc.c.Ignored() {
+		return
 	}
-	if len(t.m) >= t.max {
-		t.expire(now)
-		if len(t.m) >= t.max {
-			t.dropped.Add(1)
-			return nil
-		}
+	if m.Gap != 0 {
+		tc.c.Gap(st.from)
 	}
-	h := &halfStream{lastSeen: now, stream: modbus.NewStream(t.maxBytes)}
-	t.m[k] = h
-	return h
+	tc.c.Data(st.from, b, m.Time, tc.s.frame)
 }
 
-// expire forgets streams idle for longer than t.idle.
-func (t *flowTable) expire(now time.Time) {
-	for k, h := range t.m {
-		if now.Sub(h.lastSeen) > t.idle {
-			delete(t.m, k)
-		}
-	}
-}
+// End implements reassembly.Stream.
+func (st *tcpStream) End(reassembly.Reason) {}

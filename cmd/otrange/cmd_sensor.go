@@ -66,7 +66,7 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	st := s.Stats()
 	log.Info("sensor done", "packets", st.Packets, "modbus_adus", st.ModbusADUs, "alerts", st.Alerts,
-		"decode_errors", st.DecodeErrors, "modbus_errors", st.ModbusErrors, "flows_dropped", st.FlowsDropped)
+		"decode_errors", st.DecodeErrors, "flows_dropped", st.FlowsDropped)
 	return jl.Err()
 }
 

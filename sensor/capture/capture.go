@@ -1,9 +1,14 @@
-// Package capture is where packets enter the sensor: live from an interface
-// through an AF_PACKET socket, or from a pcap or pcapng file.
+// Package capture is where packets enter the sensor: live from one or more
+// network interfaces through AF_PACKET memory-mapped rings, or from a pcap or
+// pcapng file or stream (standard input).
 //
 // A live capture on the loopback interface sees every packet twice (once
 // leaving, once arriving); the kernel filter attached here keeps only the
 // arriving copy, as libpcap does, so each frame on lo is counted once.
+//
+// A capture filter is a small tcpdump-like expression (see [CompileFilter])
+// compiled in pure Go to classic BPF: attached to the socket of a live
+// capture, run in a BPF interpreter over the packets of a file.
 package capture
 
 import (
@@ -11,9 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"strings"
+	"sync/atomic"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -28,107 +32,64 @@ const DefaultSnapLen = 65535
 var ErrPermission = errors.New("no capture rights: run as root or grant the binary " +
 	"cap_net_raw,cap_net_admin (sudo setcap cap_net_raw,cap_net_admin=eip $(which otrange))")
 
-// Source yields captured packets. ReadPacketData returns io.EOF at the end of a file.
+// ErrTimeout is returned by a live source's ReadPacketData when no packet
+// arrived for a while (about 100 ms). It is not an error: it lets the reader
+// move time on over a quiet link. Test for it with errors.Is.
+var ErrTimeout = errors.New("capture: no packet before the read timeout")
+
+// ErrClosed is returned by ReadPacketData after Close.
+var ErrClosed = errors.New("capture: closed")
+
+// Source yields captured packets. ReadPacketData returns io.EOF at the end
+// of a file, ErrTimeout on a quiet live link, ErrClosed after Close. The
+// returned data is valid until the next call to ReadPacketData.
 type Source interface {
 	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 	LinkType() layers.LinkType
 	Close() error
 }
 
-// Live is a capture on a network interface.
-type Live struct {
-	h     *pcapgo.EthernetHandle
-	iface string
+// InterfaceStats are the kernel's counters of one live interface since the
+// capture started.
+type InterfaceStats struct {
+	Name     string
+	Packets  uint64 // packets the kernel passed the filter
+	Drops    uint64 // packets the kernel dropped because the sensor did not keep up
+	Freezes  uint64 // times the ring was full (TPACKET_V3 queue freezes)
+	Captured uint64 // packets handed to the reader
 }
 
-var _ Source = (*Live)(nil)
-
-// OpenLive starts capturing on the named interface. snapLen <= 0 means DefaultSnapLen.
-// The capture is active when OpenLive returns.
-func OpenLive(iface string, snapLen int) (*Live, error) {
-	if snapLen <= 0 {
-		snapLen = DefaultSnapLen
-	}
-	ifi, err := net.InterfaceByName(iface)
-	if err != nil {
-		return nil, fmt.Errorf("capture on %q: no such interface", iface)
-	}
-	h, err := pcapgo.NewEthernetHandle(iface)
-	if err != nil {
-		if isPermission(err) {
-			return nil, fmt.Errorf("capture on %q: %w", iface, ErrPermission)
-		}
-		return nil, fmt.Errorf("capture on %q: %w", iface, err)
-	}
-	if err := h.SetCaptureLength(snapLen); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("capture on %q: snap length: %w", iface, err)
-	}
-	prog, err := filterProgram(ifi.Flags&net.FlagLoopback != 0, snapLen)
-	if err == nil {
-		err = h.SetBPF(prog)
-	}
-	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("capture on %q: attach filter: %w", iface, err)
-	}
-	return &Live{h: h, iface: iface}, nil
-}
-
-// isPermission tells a refused packet socket; pcapgo formats the errno away.
-func isPermission(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "operation not permitted") || strings.Contains(msg, "permission denied")
-}
-
-// filterProgram builds the kernel filter: on loopback it drops the outgoing
-// copy of each packet; everywhere it truncates to snapLen.
-func filterProgram(loopback bool, snapLen int) ([]bpf.RawInstruction, error) {
-	const packetOutgoing = 4 // PACKET_OUTGOING from linux/if_packet.h
-	var prog []bpf.Instruction
-	if loopback {
-		prog = append(prog,
-			bpf.LoadExtension{Num: bpf.ExtType},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 1},
-		)
-	}
-	prog = append(prog, bpf.RetConstant{Val: uint32(snapLen)})
-	if loopback {
-		prog = append(prog, bpf.RetConstant{Val: 0})
-	}
-	return bpf.Assemble(prog)
-}
-
-// ReadPacketData returns the next packet; the data is a fresh slice.
-func (l *Live) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	return l.h.ReadPacketData()
-}
-
-// LinkType is Ethernet: Linux presents loopback frames with an Ethernet header too.
-func (l *Live) LinkType() layers.LinkType { return layers.LinkTypeEthernet }
-
-// Close stops the capture and unblocks a pending read.
-func (l *Live) Close() error { return l.h.Close() }
-
-// Stats reports the kernel's packet and drop counters since the last call.
-func (l *Live) Stats() (packets, drops uint32, err error) {
-	s, err := l.h.Stats()
-	if err != nil {
-		return 0, 0, err
-	}
-	return s.Packets, s.Drops, nil
+// KernelStatser is a source that reports kernel counters (a live capture).
+// KernelStats may be called from any goroutine.
+type KernelStatser interface {
+	KernelStats() []InterfaceStats
 }
 
 // File is a capture read from a pcap or pcapng file (or stream).
 type File struct {
 	r interface {
-		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+		ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 		LinkType() layers.LinkType
 	}
-	c io.Closer
+	c        io.Closer
+	counter  *countingReader
+	filter   *bpf.VM
+	filtered uint64
 }
 
 var _ Source = (*File)(nil)
+
+// countingReader counts the bytes read from a file, for progress reports.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
 
 // OpenFile opens a pcap or pcapng file; "-" reads standard input.
 func OpenFile(path string) (*File, error) {
@@ -142,11 +103,13 @@ func OpenFile(path string) (*File, error) {
 		}
 		rc = f
 	}
-	f, err := NewReader(bufio.NewReaderSize(rc, 1<<20), rc)
+	cr := &countingReader{r: rc}
+	f, err := NewReader(bufio.NewReaderSize(cr, 1<<20), rc)
 	if err != nil {
 		rc.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	f.counter = cr
 	return f, nil
 }
 
@@ -171,8 +134,53 @@ func NewReader(r *bufio.Reader, c io.Closer) (*File, error) {
 	return &File{r: pr, c: c}, nil
 }
 
-// ReadPacketData returns the next packet, or io.EOF at the end.
-func (f *File) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) { return f.r.ReadPacketData() }
+// SetFilter keeps only the packets the filter expression matches (see
+// CompileFilter); "" removes the filter.
+func (f *File) SetFilter(expr string) error {
+	if expr == "" {
+		f.filter = nil
+		return nil
+	}
+	prog, err := compileFilter(expr, f.LinkType(), DefaultSnapLen)
+	if err != nil {
+		return err
+	}
+	ins, _ := bpf.Disassemble(prog)
+	vm, err := bpf.NewVM(ins)
+	if err != nil {
+		return fmt.Errorf("capture filter: %w", err)
+	}
+	f.filter = vm
+	return nil
+}
+
+// ReadPacketData returns the next packet (that passes the filter), or
+// io.EOF at the end. The data is valid until the next call.
+func (f *File) ReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	for {
+		data, ci, err := f.r.ZeroCopyReadPacketData()
+		if err != nil || f.filter == nil {
+			return data, ci, err
+		}
+		if n, err := f.filter.Run(data); err == nil && n > 0 {
+			return data, ci, nil
+		}
+		f.filtered++
+	}
+}
+
+// Filtered is the number of packets the filter left out.
+func (f *File) Filtered() uint64 { return f.filtered }
+
+// Offset is how many bytes of the file were read so far (a little ahead of
+// the packets returned, by the read buffer); 0 for a stream from NewReader.
+// It may be called from any goroutine.
+func (f *File) Offset() int64 {
+	if f.counter == nil {
+		return 0
+	}
+	return f.counter.n.Load()
+}
 
 // LinkType is the file's link type.
 func (f *File) LinkType() layers.LinkType { return f.r.LinkType() }
