@@ -18,7 +18,7 @@ GOBIN     := $(shell $(GO) env GOPATH)/bin
 TEST_PKGS := tshark chromium mbpoll python3-pymodbus python3-yaml python3-jsonschema rsyslog tcpreplay
 TEST_CMDS := tshark chromium mbpoll rsyslogd tcpreplay
 
-.PHONY: all build run test test-go lint fuzz bench deps clean
+.PHONY: all build run test test-go lint fuzz bench capture deps clean
 
 all: build
 
@@ -67,6 +67,15 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# A capture of the plant's benign traffic (HMI polling, EWS maintenance),
+# checked with tshark and the sensor: make capture MINUTES=3 OUT=data/plant.pcap
+MINUTES ?= 3
+OUT     ?= data/plant-benign.pcap
+capture:
+	@mkdir -p $(dir $(OUT))
+	OTRANGE_CAPTURE=$(MINUTES)m OTRANGE_CAPTURE_OUT=$(abspath $(OUT)) \
+	  $(GO) test -count=1 -run '^TestBenignCapture$$' -timeout 0 -v ./internal/app/
 
 clean:
 	rm -rf bin
