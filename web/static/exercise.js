@@ -66,11 +66,15 @@ async function main() {
 
   const finished = x.state === "finished" || x.state === "cancelled";
   let fetchedAt = Date.now();
+  x.people = x.people || [];
+  x.roles = x.roles || [];
   const ctx = {
     ex, token, me, x, call,
     replay: finished,
     canCommand: commandRoles.includes(me.role) && !finished,
     setExercise(nx) {
+      nx.people = nx.people || [];
+      nx.roles = nx.roles || [];
       ctx.x = x = nx;
       fetchedAt = Date.now();
       $("ex-state").textContent = x.state;
@@ -242,4 +246,7 @@ class Replayer {
   }
 }
 
-main().catch((e) => notice("The page failed to start: " + e.message, true));
+main().catch((e) => {
+  (window.otrangeErrors || []).push("start: " + e.message);
+  notice("The page failed to start: " + e.message, true);
+});

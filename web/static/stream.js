@@ -22,6 +22,7 @@ export class EventStream {
     this.stopped = false;
     this.duplicates = 0; // events received twice and dropped (should stay 0)
     this.reconnects = 0;
+    this.errors = 0; // events a view failed to render
     this.ws = null;
     this.timer = 0;
   }
@@ -43,7 +44,12 @@ export class EventStream {
       return;
     }
     this.lastID = ev.id;
-    this.onEvent(ev);
+    try {
+      this.onEvent(ev);
+    } catch (err) { // a view's bug must not stall the stream
+      this.errors++;
+      (window.otrangeErrors || []).push("event " + ev.id + " (" + ev.kind + "): " + err.message);
+    }
   }
 
   async catchUp() {
