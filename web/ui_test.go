@@ -71,9 +71,9 @@ func (p *fixedPlant) View() any {
 			{"name": "plc-treatment", "kind": "plc", "protocol": "modbus", "address": "127.10.1.11:502", "online": true, "up": true, "mode": "run", "checksum": "ffff", "known_good_checksum": "3c4d"},
 			{"name": "rtu-reservoir", "kind": "rtu", "protocol": "dnp3", "address": "127.10.1.30:20000", "online": false, "error": "restarting", "up": false, "mode": "remote"},
 		},
-		"tags":   plantTags,
-		"values": map[string]float64{"plc-intake:level": 2.4, "plc-intake:level.start": 2.5, "plc-intake:pump1.running": 1, "plc-intake:pump1.cmd": 1, "plc-treatment:clearwell.level": 3.1, "rtu-reservoir:level": 4.2},
-		"alarms": []map[string]any{{"device": "plc-treatment", "name": "chlorine high", "active": true}},
+		"tags":         plantTags,
+		"values":       map[string]float64{"plc-intake:level": 2.4, "plc-intake:level.start": 2.5, "plc-intake:pump1.running": 1, "plc-intake:pump1.cmd": 1, "plc-treatment:clearwell.level": 3.1, "rtu-reservoir:level": 4.2},
+		"alarms":       []map[string]any{{"device": "plc-treatment", "name": "chlorine high", "active": true}},
 		"consequences": map[string]any{},
 		"firewall":     []any{},
 	}
@@ -242,7 +242,7 @@ func (p *page) errors() string { return p.eval(`JSON.stringify(window.otrangeErr
 // js runs a statement in the page.
 func js(expr string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[any]("(() => { " + expr + "; return null; })()")(ctx, t)
+		_, err := chromedp.Evaluate[any]("(() => { "+expr+"; return null; })()")(ctx, t)
 		return chromedp.Void{}, err
 	}
 }
