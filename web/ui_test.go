@@ -237,6 +237,22 @@ func (p *page) wait(what, expr string) {
 	}
 }
 
+// shot saves a full-page screenshot to $OTRANGE_SCREENSHOTS/name.png when
+// that variable is set (to look at the pages; nothing is asserted).
+func (p *page) shot(name string) {
+	dir := os.Getenv("OTRANGE_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	b, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644)
+	}
+	if err != nil {
+		p.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
 func (p *page) errors() string { return p.eval(`JSON.stringify(window.otrangeErrors || [])`) }
 
 // js runs a statement in the page.
@@ -467,6 +483,9 @@ func TestExerciseInBrowser(t *testing.T) {
 
 	outer := t
 	var srvB *running
+	for _, p := range append(participants, fac) {
+		p.shot(p.name)
+	}
 	t.Run("reconnect after a server restart misses nothing", func(t *testing.T) {
 		srvA.stop()
 		for _, p := range participants {

@@ -133,7 +133,7 @@ export function mountFacilitator(root, ctx) {
           h("td", {}, fmtClock(st.start)),
           h("td", {}, st.succeeded ? "succeeded" : "failed"),
           h("td", {}, st.time_to_detect !== undefined ? "after " + fmtDur(st.time_to_detect) : "missed"),
-          h("td", {}, st.time_to_contain !== undefined ? "after " + fmtDur(st.time_to_contain) + (st.contained_by ? " (" + st.contained_by + ")" : "") : "–"))))) : null);
+          h("td", {}, st.time_to_contain !== undefined ? "after " + fmtDur(st.time_to_contain) + (st.contained_by ? " (" + st.contained_by + ")" : "") : "–"))))) : "");
   }
 
   // Report downloads: fetched with the bearer token, never put in a URL.

@@ -141,7 +141,7 @@ function updateMimic(svg, view) {
     g.classList.toggle("offline", off);
     g.classList.toggle("alarmed", alarmed.has(d));
     const label = g.querySelector("[data-devstate]");
-    if (label) label.textContent = d + (off ? " OFFLINE" : "");
+    if (label) label.textContent = off ? "OFFLINE" : d;
   }
 }
 
