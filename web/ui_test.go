@@ -342,9 +342,10 @@ func TestExerciseInBrowser(t *testing.T) {
 	fac.do("create", chromedp.SendKeys(chromedp.CSS("#ex-title"), "Browser drill"), chromedp.Click(chromedp.CSS("#ex-create")))
 	fac.wait("links shown", `!document.getElementById("ex-created").hidden && document.querySelectorAll("#invites a.invite").length === 6`)
 	fac.wait("listed", `document.querySelector("#ex-list tbody tr[data-id]") !== null`)
+	fac.shot("lobby")
 	facURL := fac.eval(`document.getElementById("fac-link").href`)
 	invite := map[string]string{}
-	for _, role := range []string{"operator", "it_soc_analyst", "ot_engineer"} {
+	for _, role := range []string{"operator", "it_soc_analyst", "ot_engineer", "incident_commander"} {
 		invite[role] = fac.eval(fmt.Sprintf(`document.querySelector('a.invite[data-role=%q]').href`, role))
 		if !strings.Contains(invite[role], "/join.html#ex=") || !strings.Contains(invite[role], "&invite=") {
 			t.Fatalf("invitation link for %s: %q", role, invite[role])
@@ -374,8 +375,10 @@ func TestExerciseInBrowser(t *testing.T) {
 	op := join("operator", "Olga")
 	soc := join("it_soc_analyst", "Sam")
 	ot := join("ot_engineer", "Otto")
-	participants := []*page{op, soc, ot}
-	fac.wait("participants listed", `["Olga","Sam","Otto"].every(n => document.getElementById("people").textContent.includes(n))`)
+	ic := join("incident_commander", "Ines")
+	participants := []*page{op, soc, ot, ic}
+	fac.wait("participants listed", `["Olga","Sam","Otto","Ines"].every(n => document.getElementById("people").textContent.includes(n))`)
+	fac.shot("facilitator-start")
 
 	t.Run("facilitator controls only for the facilitator", func(t *testing.T) {
 		if !fac.truth(`document.querySelector("[data-facilitator]") !== null && document.getElementById("inject-form") !== null`) {
@@ -471,6 +474,21 @@ func TestExerciseInBrowser(t *testing.T) {
 			t.Error("the block reached a device it was not for")
 		}
 		ot.wait("action status", `document.getElementById("action-status").textContent.startsWith("block_host done")`)
+	})
+
+	t.Run("trend of a tag", func(t *testing.T) {
+		op.do("open trend", chromedp.Click(chromedp.CSS(`#tag-table tr[data-key="plc-intake:level"] button`)))
+		op.wait("trend drawn", `!document.getElementById("trend").hidden && document.getElementById("trend-msg").textContent.startsWith("2 points") && document.querySelector("#trend-chart polyline") !== null`)
+	})
+
+	t.Run("incident commander logs a decision", func(t *testing.T) {
+		if op.truth(`document.getElementById("decision-form") !== null`) {
+			t.Error("the operator has the decision log")
+		}
+		ic.do("decide", chromedp.SendKeys(chromedp.CSS("#decision-text"), "Isolate the intake PLC from the IT network"),
+			chromedp.SendKeys(chromedp.CSS("#decision-rationale"), "unauthorized writes seen"), chromedp.Click(chromedp.CSS("#decision-send")))
+		ic.wait("in the log", `document.getElementById("decision-log").textContent.includes("Isolate the intake PLC") && document.getElementById("decision-log").textContent.includes("unauthorized writes seen")`)
+		fac.wait("facilitator sees it", `[...document.querySelectorAll("#timeline li[data-kind=decision]")].some(li => li.textContent.includes("Isolate the intake PLC"))`)
 	})
 
 	t.Run("chat is shown as text", func(t *testing.T) {
