@@ -117,6 +117,14 @@ func modbusWrite(fc uint8) bool {
 
 func dnp3Write(fc uint8) bool { return fc >= 2 && fc <= 6 }
 
+// allowedExplicitly reports a request whose function the policy lists for
+// its pair: routine engineering (identification reads from the engineering
+// workstation) that the owner declared is not reported.
+func (e *Engine) allowedExplicitly(r *analyze.Record, proto string, fc uint8) bool {
+	q := e.policy.PairFor(proto, r.Flow.Src.Addr(), r.Flow.Dst.Addr())
+	return q != nil && q.Functions != nil && q.Allows(fc)
+}
+
 // unauthorized reports a request from a host the policy does not list.
 func (e *Engine) unauthorized(r *analyze.Record) bool {
 	return e.policy.HasMasters() && !e.policy.IsMaster(r.Flow.Src.Addr())
@@ -239,23 +247,23 @@ var catalog = []rule{
 		Quickdraw: "Modbus TCP - Clear Counters and Diagnostic Registers"},
 		modbusDiag(modbus.DiagClearCounters, "clear its counters and diagnostic register")},
 	{Info{ID: ModbusDeviceID, Name: "Modbus read device identification", Severity: alert.Low,
-		Description: "An Encapsulated Interface Transport (FC 43) Read Device Identification request: vendor, product and version are read.",
+		Description: "An Encapsulated Interface Transport (FC 43) Read Device Identification request, unless the policy explicitly allows function 43 for the pair (an engineering workstation's routine): vendor, product and version are read.",
 		Techniques:  techniques("T0888"), Protocol: "modbus",
 		Quickdraw: "Modbus TCP - Read Device Identification"},
-		func(_ *Engine, r *analyze.Record) (string, bool) {
+		func(e *Engine, r *analyze.Record) (string, bool) {
 			m := &r.Modbus
-			if !modbusReq(r) || m.Function != 43 || m.MEIType != modbus.MEIReadDeviceID {
+			if !modbusReq(r) || m.Function != 43 || m.MEIType != modbus.MEIReadDeviceID || e.allowedExplicitly(r, "modbus", 43) {
 				return "", false
 			}
 			return fmt.Sprintf("%s read the device identification (code %d) of unit %d at %s",
 				r.Flow.Src.Addr(), m.ReadDeviceIDCode, m.UnitID, r.Flow.Dst), true
 		}},
 	{Info{ID: ModbusServerID, Name: "Modbus report server information", Severity: alert.Low,
-		Description: "A Report Server ID (FC 17) request: the device's identity and run state are read.",
+		Description: "A Report Server ID (FC 17) request, unless the policy explicitly allows function 17 for the pair: the device's identity and run state are read.",
 		Techniques:  techniques("T0888"), Protocol: "modbus",
 		Quickdraw: "Modbus TCP - Report Server Information"},
-		func(_ *Engine, r *analyze.Record) (string, bool) {
-			if !modbusReq(r) || r.Modbus.Function != 17 {
+		func(e *Engine, r *analyze.Record) (string, bool) {
+			if !modbusReq(r) || r.Modbus.Function != 17 || e.allowedExplicitly(r, "modbus", 17) {
 				return "", false
 			}
 			return fmt.Sprintf("%s asked unit %d at %s to report its server id",

@@ -325,3 +325,17 @@ func TestList(t *testing.T) {
 		t.Error("List returns the catalog's own slices")
 	}
 }
+
+// TestIdentificationAllowedByPolicy: an identification read the policy
+// allows for its pair (the engineering workstation's routine) is quiet; the
+// same read from elsewhere still alerts.
+func TestIdentificationAllowedByPolicy(t *testing.T) {
+	policy := "masters: [127.10.2.10]\npairs: [{master: 127.10.2.10, device: 127.10.1.10, functions: [3, 17, 43]}]"
+	devid := func(m *analyze.ModbusFields) { m.MEIType = 14 }
+	if got := run(t, policy, []analyze.Record{mb(hmi, plc, analyze.Request, 43, devid), mb(hmi, plc, analyze.Request, 17, nil)}); len(got) != 0 {
+		t.Errorf("allowed identification reads alerted: %v", ids(got))
+	}
+	if got := run(t, policy, []analyze.Record{mb(attacker, plc, analyze.Request, 43, devid)}); len(got) == 0 {
+		t.Error("an identification read by the attacker raised nothing")
+	}
+}
