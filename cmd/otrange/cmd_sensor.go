@@ -24,6 +24,7 @@ import (
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/sensor/analyze"
 	"github.com/otrange/otrange/sensor/assets"
+	"github.com/otrange/otrange/sensor/baseline"
 	"github.com/otrange/otrange/sensor/capture"
 	"github.com/otrange/otrange/sensor/metrics"
 	"github.com/otrange/otrange/sensor/output"
@@ -65,6 +66,8 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	dnp3Ports := fs.String("dnp3-ports", "20000", "TCP and UDP ports carrying DNP3, comma-separated")
 	name := fs.String("name", "", "sensor name in alerts (default: otrange-<host>)")
 	assetsPath := fs.String("assets", "", "keep an asset inventory in this SQLite file (new assets and relationships raise alerts)")
+	learn := fs.Duration("baseline-learn", 0, "learn the plant's communication for this long (capture time), then alert on deviations")
+	baselinePath := fs.String("baseline", "", "baseline model file: loaded and judged against, or with -baseline-learn written at exit")
 	server := fs.String("server", "", "post alerts to this exercise server (POST URL/api/alerts)")
 	maxFlows := fs.Int("max-flows", 65536, "TCP connections followed at once")
 	progress := fs.Bool("progress", true, "show a progress bar when reading a file on a terminal")
@@ -138,8 +141,20 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			inv.Observe(r, l.SrcMAC, l.DstMAC)
 		}))
 	}
-	// Hook for sensor/baseline (learn for -baseline-learn, then judge; load
-	// and save with -baseline FILE): another Observer beside the inventory.
+	var bl *baseline.Baseline
+	if *learn > 0 || *baselinePath != "" {
+		opts := baseline.Options{Sensor: *name, Sink: alert.SinkFunc(func(a alert.Alert) { sink.Emit(a) }),
+			LearnFor: *learn, Logger: log.With("component", "baseline")}
+		if *learn == 0 {
+			if opts.Model, err = baseline.ReadModelFile(*baselinePath); err != nil {
+				return err
+			}
+		}
+		if bl, err = baseline.New(opts); err != nil {
+			return err
+		}
+		cfg.Observers = append(cfg.Observers, sensor.ObserverFunc(func(r *analyze.Record, _ sensor.Link) { bl.Observe(r) }))
+	}
 	s, err := sensor.New(cfg)
 	if err != nil {
 		return err
@@ -222,6 +237,16 @@ func runSensor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		"gap_bytes", st.Reassembly.GapBytes, "panics", st.Panics)
 	for _, k := range st.Kernel {
 		log.Info("interface", "name", k.Name, "kernel_packets", k.Packets, "kernel_drops", k.Drops, "captured", k.Captured)
+	}
+	if bl != nil {
+		bs := bl.Stats()
+		log.Info("baseline", "learning", bl.Learning(), "learned", bs.Learned, "alerts", bs.Alerts)
+		if *learn > 0 && *baselinePath != "" {
+			if err := bl.Model().WriteFile(*baselinePath); err != nil {
+				return err
+			}
+			log.Info("baseline saved", "file", *baselinePath)
+		}
 	}
 	if runErr != nil {
 		return runErr

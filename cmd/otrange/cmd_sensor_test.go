@@ -415,3 +415,42 @@ func TestProgressLine(t *testing.T) {
 		t.Fatalf("%q", l)
 	}
 }
+
+// TestSensorBaseline learns a capture's communication, saves the model,
+// then judges captures against it: the same traffic raises no baseline
+// alert, other traffic raises new-pair alerts.
+func TestSensorBaseline(t *testing.T) {
+	small := "../../../shared/pcaps/zeek-modbusSmall.pcap"
+	needCapture(t, small)
+	needCapture(t, quickdraw)
+	model := filepath.Join(t.TempDir(), "baseline.json")
+	_, stderr, code := sensorCLI(t, context.Background(), "-r", small, "-baseline-learn", "1h", "-baseline", model, "-o", "")
+	if code != 2 { // -o "" and nothing else: no output
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	_, stderr, code = sensorCLI(t, context.Background(), "-r", small, "-baseline-learn", "1h", "-baseline", model, "-o", os.DevNull)
+	if code != 0 || !strings.Contains(stderr, "baseline saved") {
+		t.Fatalf("learning run: exit %d: %s", code, stderr)
+	}
+	count := func(out string) map[string]int {
+		m := map[string]int{}
+		for _, a := range readAlerts(t, out) {
+			if strings.HasPrefix(a.RuleID, "baseline.") {
+				m[a.RuleID]++
+			}
+		}
+		return m
+	}
+	out, stderr, code := sensorCLI(t, context.Background(), "-r", small, "-baseline", model)
+	if code != 0 || len(count(out)) != 0 {
+		t.Fatalf("the learned traffic raised baseline alerts (exit %d): %v %s", code, count(out), stderr)
+	}
+	out, stderr, code = sensorCLI(t, context.Background(), "-r", quickdraw, "-baseline", model)
+	if code != 0 || count(out)["baseline.new_pair"] == 0 {
+		t.Fatalf("other traffic (exit %d): %v %s", code, count(out), stderr)
+	}
+	_, stderr, code = sensorCLI(t, context.Background(), "-r", small, "-baseline", filepath.Join(t.TempDir(), "missing.json"))
+	if code != 1 || !strings.Contains(stderr, "missing.json") {
+		t.Fatalf("missing model: exit %d: %s", code, stderr)
+	}
+}
