@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,10 +19,12 @@ import (
 	scenario "github.com/otrange/otrange/scenarios"
 	"github.com/otrange/otrange/sensor"
 	"github.com/otrange/otrange/sensor/capture"
+	"github.com/otrange/otrange/sensor/rules"
 	"github.com/otrange/otrange/server"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
 	"github.com/otrange/otrange/simulator"
+	"github.com/otrange/otrange/simulator/plantdef"
 	"github.com/otrange/otrange/simulator/scada"
 )
 
@@ -33,7 +36,10 @@ type Config struct {
 	PlantFile   string // a plant definition; "" is the embedded default
 	Sensor      bool   // capture on SensorIface
 	SensorIface string // "lo" for the range itself
-	Logger      *slog.Logger
+	// SensorFilter is a capture filter (sensor/capture syntax), e.g. the
+	// range's own hosts when other traffic shares lo.
+	SensorFilter string
+	Logger       *slog.Logger
 }
 
 // DefaultConfig is `otrange run` with no flags.
@@ -155,6 +161,31 @@ func objectives(id string) []string {
 	}
 }
 
+// Policy is what the plant's owner allows, for the sensor: the HMI and the
+// engineering workstation are the masters, and the workstation's routine
+// (reads, identification, writing a setpoint back) is declared per device.
+func Policy(plant *simulator.Plant) *rules.Policy {
+	p := &rules.Policy{}
+	def := plant.Def()
+	for _, d := range def.Devices {
+		if d.Kind == plantdef.KindHMI || d.Kind == plantdef.KindEWS {
+			p.Masters = append(p.Masters, netip.PrefixFrom(d.Address, 32))
+		}
+	}
+	for _, e := range def.Devices {
+		if e.Kind != plantdef.KindEWS {
+			continue
+		}
+		for _, name := range e.Targets {
+			if d, ok := def.Device(name); ok && d.Modbus != nil {
+				p.Pairs = append(p.Pairs, rules.Pair{Master: netip.PrefixFrom(e.Address, 32), Device: netip.PrefixFrom(d.Address, 32),
+					Protocol: "modbus", Functions: []uint8{3, 6, 43}})
+			}
+		}
+	}
+	return p
+}
+
 // plantView adapts the plant to the server's Plant interface.
 type plantView struct{ p *simulator.Plant }
 
@@ -182,18 +213,19 @@ func startSensor(cfg Config, plant *simulator.Plant, srv *server.Server, log *sl
 	if !cfg.Sensor {
 		return nil, nil, server.SensorStatus{Reason: "disabled by configuration"}
 	}
-	src, err := capture.OpenLive(cfg.SensorIface, 0)
+	src, err := capture.OpenInterfaces([]string{cfg.SensorIface}, capture.LiveOptions{Filter: cfg.SensorFilter})
 	if err != nil {
 		log.Warn("sensor is off", "err", err)
 		return nil, nil, server.SensorStatus{Reason: err.Error()}
 	}
-	modbusPorts, _ := plant.Ports()
+	modbusPorts, dnp3Ports := plant.Ports()
 	sens, err := sensor.New(sensor.Config{
-		Name:              "otrange-lo",
-		ModbusPorts:       modbusPorts,
-		AuthorizedMasters: plant.Masters(),
-		Sink:              srv,
-		Logger:            log.With("component", "sensor"),
+		Name:        "otrange-lo",
+		ModbusPorts: modbusPorts,
+		DNP3Ports:   dnp3Ports,
+		Policy:      Policy(plant),
+		Sink:        srv,
+		Logger:      log.With("component", "sensor"),
 	})
 	if err != nil {
 		src.Close()

@@ -24,6 +24,7 @@ func testConfig(t *testing.T, subnet byte) Config {
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Plant = simulator.Config{Relocate: simulator.Subnet(subnet), EphemeralPorts: true}
+	cfg.SensorFilter = fmt.Sprintf("net 127.%d.0.0/16", subnet) // other tests share lo
 	return cfg
 }
 

@@ -66,9 +66,9 @@ func TestSliceCaptureRaisesSameAlert(t *testing.T) {
 	if dose, _ := plant.Read("plc-treatment", "naoh.dose"); dose != 11100 {
 		t.Errorf("naoh.dose = %v after the attack", dose)
 	}
+	path := rec.Stop() // before shutting down, whose resets are not plant traffic
 	cancel()
 	<-done
-	path := rec.Stop()
 
 	alerts := runSensorOnFile(t, path, plant)
 	if len(alerts) != 1 {
@@ -123,11 +123,12 @@ func runSensorOnFile(t *testing.T, path string, plant *simulator.Plant) []alert.
 	}
 	defer src.Close()
 	var got []alert.Alert
-	modbusPorts, _ := plant.Ports()
+	modbusPorts, dnp3Ports := plant.Ports()
 	s, err := sensor.New(sensor.Config{
-		ModbusPorts:       modbusPorts,
-		AuthorizedMasters: plant.Masters(),
-		Sink:              alert.SinkFunc(func(a alert.Alert) { got = append(got, a) }),
+		ModbusPorts: modbusPorts,
+		DNP3Ports:   dnp3Ports,
+		Policy:      Policy(plant),
+		Sink:        alert.SinkFunc(func(a alert.Alert) { got = append(got, a) }),
 	})
 	if err != nil {
 		t.Fatal(err)
