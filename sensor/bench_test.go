@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,16 +16,15 @@ import (
 	"github.com/otrange/otrange/sensor/rules"
 )
 
-// benchPolicy is the plant's policy for the generated captures: the HMI and
-// the historian are the masters.
-var benchMasters = []netip.Addr{hmiGen, netip.MustParseAddr("127.10.2.20")}
+// benchMasters are the masters of the generated captures (net 10).
+var benchMasters = genMasters(10)
 
 // TestPlantCapture runs a generated capture through the sensor: the
 // polling raises nothing, every attack raises its alert, tshark (when
 // present) decodes it without malformed frames.
 func TestPlantCapture(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plant.pcap")
-	n, attacks, err := writePlantCapture(path, 20000, 2000)
+	n, attacks, err := writePlantCapture(path, 10, 20000, 2000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +97,7 @@ func plantCapture(b *testing.B) string {
 			return
 		}
 		bc.path = filepath.Join(dir, "plant.pcap")
-		bc.packets, bc.attacks, bc.err = writePlantCapture(bc.path, benchPackets, 25000)
+		bc.packets, bc.attacks, bc.err = writePlantCapture(bc.path, 10, benchPackets, 25000)
 		if st, err := os.Stat(bc.path); err == nil {
 			bc.bytes = st.Size()
 		}

@@ -20,13 +20,14 @@ import (
 // plantGen writes plant-like traffic: an HMI polling PLCs over Modbus/TCP
 // (read holding registers, responses, pure ACKs), a SCADA master polling
 // RTUs over DNP3/TCP (class 0 reads and their responses), a historian
-// polling over DNP3/UDP, and now and then an attack from 127.66.0.9 (a
+// polling over DNP3/UDP, and now and then an attack from 127.N.66.9 (a
 // register write, a force-listen-only diagnostic, a DNP3 cold restart). All
 // addresses are in 127.0.0.0/8 and the MACs are zero, so the capture can be
 // replayed onto lo. Packets are 100 µs apart (10,000 packets/s of capture
 // time).
 type plantGen struct {
 	w     *pcapgo.Writer
+	net   byte
 	ts    time.Time
 	n     int
 	conns []*genConn
@@ -46,20 +47,28 @@ type genConn struct {
 	tseq     uint8
 }
 
-var hmiGen = netip.MustParseAddr("127.10.2.10")
+// genAddr is the generator's host d of subnet c in 127.net.0.0/16: PLCs and
+// RTUs in c=1, the HMI and historian in c=2, the attacker in c=66. The
+// benchmark uses net 10 (the plant's own ranges); the live test a net of
+// its own, so traffic of other tests on lo cannot mix in.
+func genAddr(net, c, d byte) netip.Addr { return netip.AddrFrom4([4]byte{127, net, c, d}) }
 
-func newPlantGen(w io.Writer) (*plantGen, error) {
+// genMasters are the generated plant's authorized masters (HMI, historian).
+func genMasters(net byte) []netip.Addr { return []netip.Addr{genAddr(net, 2, 10), genAddr(net, 2, 20)} }
+
+func newPlantGen(w io.Writer, net byte) (*plantGen, error) {
 	pw := pcapgo.NewWriter(w)
 	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		return nil, err
 	}
-	g := &plantGen{w: pw, ts: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
+	hmiGen := genAddr(net, 2, 10)
+	g := &plantGen{w: pw, net: net, ts: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
 	for i := range 8 {
-		plc := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 10, 1, byte(10 + i)}), 502)
+		plc := netip.AddrPortFrom(genAddr(net, 1, byte(10+i)), 502)
 		g.conns = append(g.conns, &genConn{cli: netip.AddrPortFrom(hmiGen, uint16(41000+i)), srv: plc, cseq: 1000, sseq: 9000})
 	}
 	for i := range 4 {
-		rtu := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 10, 1, byte(30 + i)}), 20000)
+		rtu := netip.AddrPortFrom(genAddr(net, 1, byte(30+i)), 20000)
 		g.conns = append(g.conns, &genConn{cli: netip.AddrPortFrom(hmiGen, uint16(42000+i)), srv: rtu, cseq: 5000, sseq: 7000, kind: 1})
 	}
 	for _, c := range g.conns {
@@ -143,12 +152,12 @@ func (g *plantGen) dnp3Poll(c *genConn) (req, resp []byte) {
 // attack writes one attack connection (handshake, request, response, FIN).
 func (g *plantGen) attack(k int) error {
 	g.attacks++
-	src := netip.AddrPortFrom(netip.MustParseAddr("127.66.0.9"), uint16(50000+g.attacks%10000))
+	src := netip.AddrPortFrom(genAddr(g.net, 66, 9), uint16(50000+g.attacks%10000))
 	var c *genConn
 	var req, resp []byte
 	switch k % 3 {
 	case 0, 1:
-		c = &genConn{cli: src, srv: netip.MustParseAddrPort("127.10.1.11:502"), cseq: 100, sseq: 200}
+		c = &genConn{cli: src, srv: netip.AddrPortFrom(genAddr(g.net, 1, 11), 502), cseq: 100, sseq: 200}
 		pdu := modbus.WriteSingleRegister(3, 11100)
 		if k%3 == 1 {
 			pdu = modbus.Diagnostic(4, 0)
@@ -159,7 +168,7 @@ func (g *plantGen) attack(k int) error {
 			resp = nil // listen-only: the device stops answering
 		}
 	case 2:
-		c = &genConn{cli: src, srv: netip.MustParseAddrPort("127.10.1.30:20000"), cseq: 100, sseq: 200, kind: 1}
+		c = &genConn{cli: src, srv: netip.AddrPortFrom(genAddr(g.net, 1, 30), 20000), cseq: 100, sseq: 200, kind: 1}
 		apdu := dnp3.AppendRequestHeader(nil, dnp3.AppFIR|dnp3.AppFIN, dnp3.FuncColdRestart)
 		req, _ = dnp3.AppendAPDU(nil, dnp3.NewControl(true, true, false, false, dnp3.LinkUnconfirmedUserData), 10, 1, 0, apdu)
 	}
@@ -185,7 +194,7 @@ func (g *plantGen) attack(k int) error {
 // udpPoll writes a DNP3/UDP class 0 poll of the historian and its answer.
 func (g *plantGen) udpPoll(c *genConn) error {
 	req, resp := g.dnp3Poll(c)
-	hist := netip.MustParseAddrPort("127.10.2.20:20000")
+	hist := netip.AddrPortFrom(genAddr(g.net, 2, 20), 20000)
 	g.buf = appendUDPFrame(g.buf[:0], hist, c.srv, req)
 	if err := g.write(g.buf); err != nil {
 		return err
@@ -197,18 +206,18 @@ func (g *plantGen) udpPoll(c *genConn) error {
 // writePlantCapture writes at least n packets of plant traffic to path, an
 // attack every attackEvery packets (0: none). It returns the packets written
 // and the attacks among them.
-func writePlantCapture(path string, n, attackEvery int) (packets, attacks int, err error) {
+func writePlantCapture(path string, net byte, n, attackEvery int) (packets, attacks int, err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer f.Close()
 	bw := bufio.NewWriterSize(f, 1<<20)
-	g, err := newPlantGen(bw)
+	g, err := newPlantGen(bw, net)
 	if err != nil {
 		return 0, 0, err
 	}
-	udp := &genConn{srv: netip.MustParseAddrPort("127.10.1.31:20000")}
+	udp := &genConn{srv: netip.AddrPortFrom(genAddr(net, 1, 31), 20000)}
 	nextAttack := attackEvery
 	for i := 0; g.n < n; i++ {
 		if err := g.poll(g.conns[i%len(g.conns)]); err != nil {
