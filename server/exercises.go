@@ -31,9 +31,11 @@ var (
 // Roles allowed to act on the range: the OT engineer, and the facilitator.
 var actionRoles = []string{exercise.OTEngineer}
 
-// Limits of participant input.
+// Limits of participant input, and of the events one WebSocket connection
+// sends before the live ones.
 const (
-	maxText = 4000
+	maxText      = 4000
+	backlogLimit = 1000
 )
 
 func (s *Server) exerciseRoutes(e *echo.Echo) {
@@ -338,7 +340,7 @@ func (s *Server) exerciseWS(c echo.Context) error {
 		return err
 	}
 	p := principal(c)
-	backlog, sub, err := s.engine.Subscribe(c.Request().Context(), p, int64(after), 1000)
+	backlog, sub, err := s.engine.Subscribe(c.Request().Context(), p, int64(after), backlogLimit)
 	if err != nil {
 		return apiErr(err)
 	}
@@ -374,6 +376,13 @@ func (s *Server) streamEvents(conn *websocket.Conn, backlog []store.Event, sub *
 		if !write(ev) {
 			return
 		}
+	}
+	if len(backlog) == backlogLimit {
+		// More may follow the backlog than one answer holds: the client
+		// resumes from the last event it got, and misses nothing.
+		conn.SetWriteDeadline(time.Now().Add(writeWait))
+		conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "resume from your last event"))
+		return
 	}
 	ping := time.NewTicker(pingPeriod)
 	defer ping.Stop()

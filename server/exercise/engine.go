@@ -308,6 +308,9 @@ func (e *Engine) viewLocked(x *Exercise) Exercise {
 	v.Clock = x.clock(e.now())
 	v.Roles = slices.Clone(x.Roles)
 	v.People = slices.Clone(x.People)
+	if v.People == nil {
+		v.People = []Person{}
+	}
 	v.roleHash, v.personBy = nil, nil
 	return v
 }
@@ -362,7 +365,7 @@ func (e *Engine) Events(ctx context.Context, p Principal, after int64, limit int
 		}
 		for _, ev := range evs {
 			if p.Sees(ev.Audience) && len(out) < limit {
-				out = append(out, ev)
+				out = append(out, Redact(ev))
 			}
 		}
 		if len(evs) < limit {
@@ -444,4 +447,22 @@ func mustJSON(v any) json.RawMessage {
 		panic(err) // only the engine's own payload types reach here
 	}
 	return b
+}
+
+// Redact removes the token hashes from the engine's own events: no view,
+// export or report needs them.
+func Redact(ev store.Event) store.Event {
+	switch ev.Kind {
+	case KindCreated:
+		var p createdPayload
+		if json.Unmarshal(ev.Payload, &p) == nil {
+			ev.Payload = mustJSON(map[string]any{"title": p.Title, "scenario": p.Scenario, "roles": p.Roles, "speed": p.Speed})
+		}
+	case KindJoined:
+		var p joinedPayload
+		if json.Unmarshal(ev.Payload, &p) == nil {
+			ev.Payload = mustJSON(map[string]any{"name": p.Name, "role": p.Role})
+		}
+	}
+	return ev
 }

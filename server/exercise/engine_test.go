@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -240,5 +241,27 @@ func TestSlowSubscriberIsCutOff(t *testing.T) {
 	sub2.Close()
 	if len(backlog) != 1 || backlog[0].ID != last.ID {
 		t.Errorf("resume backlog = %v", backlog)
+	}
+}
+
+func TestEventsCarryNoTokenHashes(t *testing.T) {
+	ctx := context.Background()
+	e := open(t, filepath.Join(t.TempDir(), "r.db"), &fakeClock{t: time.Now()})
+	x, creds, _ := e.Create(ctx, CreateRequest{Title: "t"})
+	op, _, _ := e.Join(ctx, x.ID, creds.Invites[Operator], "op")
+	fac, _ := e.Authenticate(x.ID, creds.Facilitator)
+	for _, p := range []Principal{op, fac} {
+		evs, err := e.Events(ctx, p, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) < 2 {
+			t.Fatalf("%d events", len(evs))
+		}
+		for _, ev := range evs {
+			if strings.Contains(string(ev.Payload), "sha256") || strings.Contains(string(ev.Payload), hash(creds.Facilitator)) {
+				t.Errorf("%s sees a token hash in %s: %s", p.Role, ev.Kind, ev.Payload)
+			}
+		}
 	}
 }

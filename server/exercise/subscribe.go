@@ -54,6 +54,7 @@ func (s *Subscription) deliver(ev store.Event) {
 	if !s.Principal.Sees(ev.Audience) {
 		return
 	}
+	ev = Redact(ev)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -58,7 +58,10 @@ type TimedEvent struct {
 
 // Adherence summarises the playbook checklists.
 type Adherence struct {
-	Done, Late, Skipped, Approved int
+	Done     int `json:"done"`
+	Late     int `json:"late"`
+	Skipped  int `json:"skipped"`
+	Approved int `json:"approved"`
 }
 
 // Score is everything measured in one exercise.
