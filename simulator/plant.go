@@ -588,10 +588,20 @@ func (p *Plant) sample() []historian.Sample {
 		info, _ := p.water.Info(id)
 		out[i] = historian.Sample{Tag: info.Name, Value: p.water.Get(id)}
 	}
+	p.mu.Unlock()
+	// What the operators saw, as the SCADA server fed it to the historian.
+	if p.scada != nil && !p.scada.Suspended() {
+		for k, v := range p.scada.Values() {
+			out = append(out, historian.Sample{Tag: k, Value: v})
+		}
+	}
+	p.mu.Lock()
 	return out
 }
 
-// Trend returns a historian trend of a process tag.
+// Trend returns a historian trend: of a process tag ("raw.level"), or of
+// a value as the HMI polled it ("plc-intake:level"), since the historian
+// records both.
 func (p *Plant) Trend(ctx context.Context, tag string, from, to time.Time, step time.Duration) ([]historian.Point, error) {
 	if p.hist == nil {
 		return nil, errors.New("plant: no historian")

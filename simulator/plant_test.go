@@ -256,3 +256,21 @@ func TestDefinitionRefusesOutsideAddresses(t *testing.T) {
 		t.Fatalf("a PLC outside the range: %v", err)
 	}
 }
+
+func TestTrendsFromTheHistorian(t *testing.T) {
+	p := startPlant(t, Config{DataDir: t.TempDir()})
+	start := time.Now()
+	ctx := context.Background()
+	eventually(t, "two seconds of history", 10*time.Second, func() bool {
+		pts, err := p.Trend(ctx, "raw.level", start.Add(-time.Minute), time.Now().Add(time.Second), time.Second)
+		return err == nil && len(pts) >= 2
+	})
+	// What the HMI polled is recorded too, under its HMI key.
+	eventually(t, "HMI values in the historian", 10*time.Second, func() bool {
+		pts, err := p.Trend(ctx, "plc-intake:level.start", start.Add(-time.Minute), time.Now().Add(time.Second), time.Second)
+		return err == nil && len(pts) > 0 && pts[len(pts)-1].Last == 2.6
+	})
+	if _, err := p.Trend(ctx, "nope:raw.level", start.Add(-time.Minute), time.Now(), time.Second); err == nil {
+		t.Error("an unknown tag has a trend")
+	}
+}
