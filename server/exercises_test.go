@@ -261,3 +261,50 @@ func TestExerciseWebSocketByRoleAndResume(t *testing.T) {
 		t.Error("a WebSocket with a bad token was accepted")
 	}
 }
+
+func TestSensorPostsAlerts(t *testing.T) {
+	base := startExerciseServer(t, nil)
+	a := []map[string]any{{"rule_id": "modbus.write.unauthorized", "time": time.Now(), "src_addr": "127.66.0.1", "techniques": []string{"T0836"}}}
+	if code := call(t, "POST", base+"/api/alerts", "", a, nil); code != 202 {
+		t.Fatalf("post alerts: %d", code)
+	}
+	var got []map[string]any
+	if code := call(t, "GET", base+"/api/alerts", "", nil, &got); code != 200 || len(got) != 1 || got[0]["rule_id"] != "modbus.write.unauthorized" {
+		t.Fatalf("alerts after post: %d %v", code, got)
+	}
+	if code := call(t, "POST", base+"/api/alerts", "", `[{"rule_id":""}]`, nil); code != 400 {
+		t.Errorf("alert without rule: %d", code)
+	}
+	if code := call(t, "GET", base+"/api/assets", "", nil, nil); code != 503 {
+		t.Errorf("assets without a sensor: %d", code)
+	}
+}
+
+func TestSensorTokenRequired(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := New(Options{Store: st, SensorToken: "s3cret", Assets: func() any { return []string{"plc"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+	base := "http://" + ln.Addr().String()
+	a := `[{"rule_id":"x","time":"2026-11-22T10:00:00Z"}]`
+	if code := call(t, "POST", base+"/api/alerts", "", a, nil); code != 401 {
+		t.Errorf("without the token: %d", code)
+	}
+	if code := call(t, "POST", base+"/api/alerts", "s3cret", a, nil); code != 202 {
+		t.Errorf("with the token: %d", code)
+	}
+	var assets []string
+	if code := call(t, "GET", base+"/api/assets", "", nil, &assets); code != 200 || len(assets) != 1 {
+		t.Errorf("assets: %d %v", code, assets)
+	}
+}

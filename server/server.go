@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/otrange/otrange/playbooks"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
@@ -42,6 +43,11 @@ type Options struct {
 	// Plant is the live plant (HMI view, operator commands, trends); nil
 	// answers 503 on those endpoints.
 	Plant Plant
+	// Assets returns the sensor's asset inventory (GET /api/assets); nil
+	// answers 503.
+	Assets func() any
+	// SensorToken, if set, is required of sensors posting alerts.
+	SensorToken string
 	// Objectives returns a scenario's exercise objectives for the report.
 	Objectives func(scenario string) []string
 	Logger     *slog.Logger // nil: discard
@@ -56,6 +62,9 @@ type Server struct {
 	plant    Plant
 
 	scenarioObjectives func(string) []string
+	pbs                checklists
+	assets             func() any
+	sensorToken        string
 	hub                *hub
 	log                *slog.Logger
 
@@ -85,8 +94,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, plant: opts.Plant, scenarioObjectives: opts.Objectives, log: log, hub: newHub(log)}
+	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, plant: opts.Plant, scenarioObjectives: opts.Objectives, assets: opts.Assets, sensorToken: opts.SensorToken, log: log, hub: newHub(log)}
 	s.sensor = SensorStatus{Reason: "sensor not started"}
+	s.pbs.byExer = map[string]map[string]*playbooks.Checklist{}
 	s.echo = s.routes()
 	return s, nil
 }
@@ -104,6 +114,8 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/ws", s.serveWS)
 	s.exerciseRoutes(e)
 	s.plantRoutes(e)
+	s.playbookRoutes(e)
+	s.sensorRoutes(e)
 	e.Any("/api/*", func(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, "no such API endpoint: "+c.Request().URL.Path)
 	})

@@ -65,15 +65,6 @@ type ActionRecord struct {
 	Error  string         `json:"error,omitempty"`
 }
 
-// PlaybookRecord is a checklist transition (KindPlaybook).
-type PlaybookRecord struct {
-	Playbook string `json:"playbook"`
-	Step     string `json:"step"`
-	Status   string `json:"status"` // done, skipped, approved, requested
-	By       string `json:"by"`
-	Late     bool   `json:"late,omitempty"`
-}
-
 // DecisionRecord is an incident commander's decision (KindDecision).
 type DecisionRecord struct {
 	Text      string `json:"text"`

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/otrange/otrange/playbooks"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
@@ -85,8 +86,8 @@ func scriptedRun(t *testing.T) (exercise.Exercise, []store.Event) {
 	add(exercise.KindAction, "participant:ot_engineer", nil, exercise.ActionRecord{
 		Action: control.Action{Kind: control.BlockHost, Device: "plc-intake", Source: "127.66.0.1"}, By: "ot_engineer", Result: "blocked"})
 	add(exercise.KindConsequence, "plant", nil, exercise.ConsequenceRecord{Condition: "tank overflow", Device: "raw water tank", Detail: "12.5 m³ spilled", Active: true})
-	add(exercise.KindPlaybook, "participant:ot_engineer", nil, exercise.PlaybookRecord{Playbook: "pb-unauthorized-write", Step: "verify", Status: "done", By: "ot_engineer"})
-	add(exercise.KindPlaybook, "participant:ot_engineer", nil, exercise.PlaybookRecord{Playbook: "pb-unauthorized-write", Step: "notify", Status: "done", By: "ot_engineer", Late: true})
+	add(exercise.KindPlaybook, "participant:ot_engineer", nil, playbooks.Event{Kind: playbooks.EventDone, Playbook: "plc-unauthorized-write", Step: "verify", Role: "ot_engineer"})
+	add(exercise.KindPlaybook, "participant:ot_engineer", nil, playbooks.Event{Kind: playbooks.EventDone, Playbook: "plc-unauthorized-write", Step: "notify", Role: "ot_engineer", Late: true})
 	c.add(30 * time.Second)
 	start2 := c.now()
 	add(exercise.KindStep, "step:again", []string{exercise.Facilitator}, exercise.StepRecord{

@@ -159,20 +159,26 @@ func Compute(x exercise.Exercise, events []store.Event) (*Score, error) {
 			s.Consequences = append(s.Consequences, te)
 			s.Timeline = append(s.Timeline, te)
 		case exercise.KindPlaybook:
-			var r exercise.PlaybookRecord
+			// A checklist transition (playbooks.Event).
+			var r struct {
+				Kind     string `json:"kind"`
+				Approver string `json:"approver"`
+				Late     bool   `json:"late"`
+			}
 			if err := json.Unmarshal(ev.Payload, &r); err != nil {
 				return nil, fmt.Errorf("event %d: %w", ev.ID, err)
 			}
-			switch r.Status {
-			case "done":
+			switch r.Kind {
+			case "playbook.step.done":
 				s.Playbooks.Done++
 				if r.Late {
 					s.Playbooks.Late++
 				}
-			case "skipped":
+				if r.Approver != "" {
+					s.Playbooks.Approved++
+				}
+			case "playbook.step.skipped":
 				s.Playbooks.Skipped++
-			case "approved":
-				s.Playbooks.Approved++
 			}
 		case exercise.KindInject:
 			s.Injects++
