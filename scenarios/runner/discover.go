@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	scenario "github.com/otrange/otrange/scenarios"
 )
@@ -103,8 +104,8 @@ func (x *execution) discover(ctx context.Context, p *scenario.NetDiscover) error
 		x.rec.Destination = x.st.Target
 	}
 	clk := x.r.cfg.Clock
-	start := clk.Now()
-	dial := x.dialer()
+	start, wallStart := clk.Now(), time.Now()
+	dial := x.dialer("")
 	sem := make(chan struct{}, discoverParallel)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -113,6 +114,10 @@ func (x *execution) discover(ctx context.Context, p *scenario.NetDiscover) error
 	for _, h := range hosts {
 		for _, port := range p.Ports {
 			if err := pace(ctx, clk, start, i, p.Rate); err != nil {
+				wg.Wait()
+				return err
+			}
+			if err := paceWall(ctx, wallStart, i, x.r.cfg.MaxProbeRate); err != nil {
 				wg.Wait()
 				return err
 			}
@@ -150,4 +155,22 @@ func (x *execution) discover(ctx context.Context, p *scenario.NetDiscover) error
 	// The probes left: the scan succeeded on the wire, whatever it found.
 	x.ok()
 	return nil
+}
+
+// paceWall waits until the i-th probe may start at rate probes per wall
+// second: an accelerated exercise compresses a sweep, but not beyond what
+// the machine (and a sensor watching it) can take.
+func paceWall(ctx context.Context, start time.Time, i, rate int) error {
+	d := time.Until(start.Add(time.Duration(int64(i) * int64(time.Second) / int64(rate))))
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

@@ -40,7 +40,7 @@ func (x *execution) dialDNP3(ctx context.Context, src uint16, outstation *uint16
 	}
 	m, err := master.New(master.Config{
 		Address: src, Outstation: outstationAddr(dev, outstation),
-		Addr: ap.String(), Dial: x.dialer(), Timeout: x.r.cfg.Timeout,
+		Addr: ap.String(), Dial: x.dialer(protoDNP3), Timeout: x.r.cfg.Timeout,
 	})
 	if err != nil {
 		return nil, dev, err
@@ -102,7 +102,6 @@ func (x *execution) dnp3Read(ctx context.Context, p *scenario.DNP3Read) error {
 				return err
 			}
 		}
-		x.sent(1)
 		if p.Kind == "class" {
 			_, err = m.EventPoll(ctx, classMask(p.Classes))
 		} else {
@@ -166,13 +165,10 @@ func (x *execution) dnp3Operate(ctx context.Context, p *scenario.DNP3Operate) er
 				var st dnp3.CommandStatus
 				switch p.Mode {
 				case "select_operate":
-					x.sent(2)
 					st, err = m.SelectOperateAnalog(ctx, idx, v, a)
 				case "direct":
-					x.sent(1)
 					st, err = m.DirectOperateAnalog(ctx, idx, v, a)
 				default:
-					x.sent(1)
 					_, err = m.Do(ctx, m.NewRequest(dnp3.FuncDirectOperateNR, master.AnalogObjects(idx, v, a)))
 				}
 				if err := x.status(what, st, err); err != nil {
@@ -188,13 +184,13 @@ func (x *execution) dnp3Operate(ctx context.Context, p *scenario.DNP3Operate) er
 			var st dnp3.CommandStatus
 			switch p.Mode {
 			case "select_operate":
-				x.sent(2)
-				st, err = m.SelectOperate(ctx, idx, cr)
+				st, err = m.Select(ctx, idx, cr)
+				if err == nil && st == dnp3.StatusSuccess {
+					st, err = m.Operate(ctx, idx, cr)
+				}
 			case "direct":
-				x.sent(1)
 				st, err = m.DirectOperate(ctx, idx, cr)
 			default:
-				x.sent(1)
 				err = m.DirectOperateNR(ctx, idx, cr)
 			}
 			if err := x.status(what, st, err); err != nil {
@@ -211,7 +207,6 @@ func (x *execution) dnp3Restart(ctx context.Context, p *scenario.DNP3Restart) er
 		return err
 	}
 	defer m.Close()
-	x.sent(1)
 	var d time.Duration
 	if p.Kind == "warm" {
 		d, err = m.WarmRestart(ctx)
@@ -238,7 +233,6 @@ func (x *execution) dnp3StopApplication(ctx context.Context, p *scenario.DNP3Sto
 		objs = append(objs, byte(len(p.Application)), byte(len(p.Application)>>8))
 		objs = append(objs, p.Application...)
 	}
-	x.sent(1)
 	resp, err := m.Do(ctx, m.NewRequest(dnp3.FuncStopAppl, objs))
 	if err == nil {
 		err = resp.Check()
@@ -252,7 +246,6 @@ func (x *execution) dnp3Unsolicited(ctx context.Context, p *scenario.DNP3Unsolic
 		return err
 	}
 	defer m.Close()
-	x.sent(1)
 	if p.Mode == "enable" {
 		_, err = m.EnableUnsolicited(ctx, classMask(p.Classes))
 	} else {
@@ -293,7 +286,6 @@ func (x *execution) dnp3Broadcast(ctx context.Context, p *scenario.DNP3Broadcast
 	}
 	req.To = p.Address
 	req.NoResponse = true
-	x.sent(1)
 	_, err = m.Do(ctx, req)
 	if err != nil {
 		return err
@@ -474,7 +466,6 @@ func (x *execution) dnp3Parameters(ctx context.Context, dev *plantdef.Device, pa
 	defer m.Close()
 	for _, o := range ops {
 		a := dnp3.AnalogOutput{Value: o.value}
-		x.sent(2)
 		st, err := m.SelectOperateAnalog(ctx, o.index, analogVariation(o.value), a)
 		if err := x.status(fmt.Sprintf("analog output %d", o.index), st, err); err != nil {
 			return err

@@ -77,16 +77,47 @@ func (x *execution) flowList() []string {
 }
 
 // dialer returns the guarded dialer bound to the step's source, which
-// records every connection it opens.
-func (x *execution) dialer() func(ctx context.Context, network, address string) (net.Conn, error) {
+// records every connection it opens and, for proto, counts the application
+// frames written on it: what really left, not what was meant to.
+func (x *execution) dialer(proto string) func(ctx context.Context, network, address string) (net.Conn, error) {
 	d := x.r.cfg.Guard.Dialer(x.src)
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		c, err := d(ctx, network, address)
-		if err == nil {
-			x.flow(c)
+		if err != nil {
+			return nil, err
 		}
-		return c, err
+		x.flow(c)
+		if proto == "" {
+			return c, nil
+		}
+		return &countingConn{Conn: c, x: x, proto: proto}, nil
 	}
+}
+
+// countingConn counts the application frames written: every write of the
+// Modbus client is one ADU; every write of the DNP3 master is one
+// application fragment (its link frames), of which confirmations (function
+// 0) and link-layer services are not counted.
+type countingConn struct {
+	net.Conn
+	x     *execution
+	proto string
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if n > 0 && (c.proto == protoModbus || dnp3Request(b)) {
+		c.x.sent(1)
+	}
+	return n, err
+}
+
+// dnp3Request reports whether b starts with a link frame carrying the
+// first segment of an application fragment other than a confirmation:
+// 0x05 0x64, length, control, destination, source, CRC (10 octets), then
+// the transport header, the application control and the function code.
+func dnp3Request(b []byte) bool {
+	return len(b) >= 13 && b[0] == 0x05 && b[1] == 0x64 && b[2] > 5 && b[12] != 0
 }
 
 // run carries out the step's action.
@@ -107,7 +138,7 @@ func (x *execution) run(ctx context.Context) error {
 			return fmt.Errorf("plant.fault: no parameters")
 		}
 		reason := "scenario " + x.r.cfg.Scenario.ID + " step " + st.ID
-		return x.control(ctx, control.Action{Kind: control.InjectFault, Fault: p.Fault, Target: p.Equipment, Reason: reason})
+		return x.control(ctx, control.Action{Kind: control.InjectFault, Fault: plantFault(p), Target: p.Equipment, Reason: reason})
 	case "host.down":
 		p, _ := st.Params.(*scenario.HostDown)
 		if p == nil {
@@ -169,6 +200,23 @@ func (x *execution) run(ctx context.Context) error {
 		return x.plantProgram(ctx, p)
 	}
 	return fmt.Errorf("%s: parameters of type %T are not supported", st.Action, st.Params)
+}
+
+// plantFault names the scenario's fault in the plant's vocabulary
+// (simulator/water fault kinds).
+func plantFault(p *scenario.PlantFault) string {
+	switch p.Fault {
+	case "stuck_valve":
+		return "stuck-actuator"
+	case "failed_transmitter":
+		if p.Value != nil && *p.Value == 0 {
+			return "zero-transmitter"
+		}
+		return "frozen-transmitter"
+	case "pump_trip":
+		return "pump-trip"
+	}
+	return p.Fault
 }
 
 // control carries out a range control for the step.

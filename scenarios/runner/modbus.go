@@ -22,7 +22,7 @@ func (x *execution) dialModbus(ctx context.Context) (*modbus.Client, *plantdef.D
 	if err != nil {
 		return nil, dev, err
 	}
-	c, err := modbus.Dial(ctx, modbus.DialConfig{Address: ap.String(), Dial: x.dialer(), Timeout: x.r.cfg.Timeout})
+	c, err := modbus.Dial(ctx, modbus.DialConfig{Address: ap.String(), Dial: x.dialer(protoModbus), Timeout: x.r.cfg.Timeout})
 	if err != nil {
 		return nil, dev, err
 	}
@@ -33,7 +33,6 @@ func (x *execution) dialModbus(ctx context.Context) (*modbus.Client, *plantdef.D
 // returned as the error with answered true); any other error is the
 // connection's (refused, reset, closed, timed out).
 func (x *execution) do(ctx context.Context, c *modbus.Client, unit uint8, req modbus.PDU) (resp modbus.PDU, answered bool, err error) {
-	x.sent(1)
 	resp, err = c.Do(ctx, unit, req)
 	var ex *modbus.ExceptionError
 	switch {
@@ -61,7 +60,9 @@ func (x *execution) strict(ctx context.Context, c *modbus.Client, unit uint8, re
 // probe sends a scan request: any answer, exceptions included, counts; a
 // request without answer in time is skipped.
 func (x *execution) probe(ctx context.Context, c *modbus.Client, unit uint8, req modbus.PDU) error {
-	_, answered, err := x.do(ctx, c, unit, req)
+	pctx, cancel := context.WithTimeout(ctx, x.r.cfg.ProbeTimeout)
+	defer cancel()
+	_, answered, err := x.do(pctx, c, unit, req)
 	switch {
 	case answered:
 		x.ok()
@@ -231,7 +232,6 @@ func (x *execution) modbusDiagnostic(ctx context.Context, p *scenario.ModbusDiag
 	if p.Sub == "force_listen_only" {
 		// The device answers nothing once it listens only: send and go.
 		b := modbus.AppendADU(nil, &modbus.ADU{TransactionID: 1, UnitID: p.Unit, PDU: req})
-		x.sent(1)
 		if err := c.WriteRaw(b); err != nil {
 			return err
 		}
@@ -288,8 +288,8 @@ func (x *execution) modbusFlood(ctx context.Context, p *scenario.ModbusFlood) er
 				open[0].Close()
 				open = open[1:]
 			}
-			x.sent(1)
-			c, err := modbus.Dial(ctx, modbus.DialConfig{Address: ap.String(), Dial: x.dialer(), Timeout: x.r.cfg.Timeout})
+			x.sent(1) // a connection, not a frame: counted as the flood's unit
+			c, err := modbus.Dial(ctx, modbus.DialConfig{Address: ap.String(), Dial: x.dialer(""), Timeout: x.r.cfg.Timeout})
 			if err != nil {
 				if x.accepted == 0 {
 					return err
@@ -309,7 +309,7 @@ func (x *execution) modbusFlood(ctx context.Context, p *scenario.ModbusFlood) er
 		}
 	}()
 	for range p.Connections {
-		c, err := modbus.Dial(ctx, modbus.DialConfig{Address: ap.String(), Dial: x.dialer(), Timeout: x.r.cfg.Timeout})
+		c, err := modbus.Dial(ctx, modbus.DialConfig{Address: ap.String(), Dial: x.dialer(protoModbus), Timeout: x.r.cfg.Timeout})
 		if err != nil {
 			return err
 		}

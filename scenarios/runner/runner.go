@@ -76,6 +76,13 @@ type Config struct {
 	Triggers <-chan Event
 	// Timeout bounds each dial and request in wall time (default 2s).
 	Timeout time.Duration
+	// ProbeTimeout bounds the wait for each probe of a Modbus scan (unit,
+	// function, address scans; default 300ms): a device does not answer a
+	// unit that is not its own.
+	ProbeTimeout time.Duration
+	// MaxProbeRate caps net.discover's probes per wall second, whatever the
+	// clock's speed (default 2000).
+	MaxProbeRate int
 	// Logger receives step events; nil discards them.
 	Logger *slog.Logger
 }
@@ -129,8 +136,12 @@ var (
 	ErrNoControl = errors.New("runner: no range controller for this step")
 )
 
-// DefaultTimeout bounds each dial and request.
-const DefaultTimeout = 2 * time.Second
+// Default bounds of requests and probes.
+const (
+	DefaultTimeout      = 2 * time.Second
+	DefaultProbeTimeout = 300 * time.Millisecond
+	DefaultMaxProbeRate = 2000
+)
 
 // New checks cfg and returns a Runner.
 func New(cfg Config) (*Runner, error) {
@@ -142,6 +153,12 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.MaxProbeRate <= 0 {
+		cfg.MaxProbeRate = DefaultMaxProbeRate
 	}
 	if cfg.Clock == nil {
 		c, _ := NewClock(1)

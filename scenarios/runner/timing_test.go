@@ -111,13 +111,17 @@ func TestTiming(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(context.Background()) }()
 	// The alert and the action arrive once "then" has run.
-	for {
+	ran := func(id string) bool {
 		rec.mu.Lock()
-		n := len(rec.steps)
-		rec.mu.Unlock()
-		if n >= 3 { // first, pause, then (and anyway, whose timeout is 1m)
-			break
+		defer rec.mu.Unlock()
+		for _, s := range rec.steps {
+			if s.Step == id {
+				return true
+			}
 		}
+		return false
+	}
+	for !ran("then") {
 		if err := clk.WaitUntil(context.Background(), clk.Now()+time.Second); err != nil {
 			t.Fatal(err)
 		}
