@@ -9,6 +9,29 @@
 // leaves its ground truth (times, source, destination, flows, frames,
 // techniques, success on the wire or the error, expectations) with the
 // Recorder.
+//
+// Semantics worth knowing:
+//   - Offsets ("at") and trigger timeouts are exercise-clock times: the
+//     scenario starts at clock 0. Intervals between a step's requests run on
+//     the exercise clock too; network timeouts are wall time.
+//   - Frames are the application requests really written (Modbus ADUs, DNP3
+//     fragments other than confirmations; probes for net.discover,
+//     connections for a connection flood). A step succeeds when nothing
+//     broke the connection and the target accepted at least one request
+//     (for scans: answered one, exceptions included); a refusal (Modbus
+//     exception, DNP3 IIN failure or control status) or a connection the
+//     device's firewall closes fails it.
+//   - plant.mode writes the mode register (holding register bound to
+//     "mode"; a DNP3 station's analog output) with the logic package's mode
+//     numbers; plant.program writes the registers bound to the parameters
+//     (FC 16 per contiguous block) and, with restart, the mode back to
+//     remote.
+//   - dnp3.spoof_response cannot enter the HMI's own TCP connection without
+//     a man in the middle: it sends the false responses (outstation link
+//     address as source) over UDP to the master station's DNP3 port.
+//   - net.discover probes a device's configured Modbus/DNP3 port where the
+//     device really listens (Config.Addr), so sweeps find a plant bound to
+//     ephemeral ports.
 package runner
 
 import (
