@@ -466,7 +466,7 @@ func (p *Plant) buildEWS() error {
 	if !ok {
 		return nil
 	}
-	cfg := ews.Config{Source: e.Address, Interval: e.MaintenanceInterval, WriteEvery: 6, Logger: p.log.With("device", e.Name),
+	cfg := ews.Config{Source: e.Address, Interval: e.MaintenanceInterval, WriteEvery: 3, Logger: p.log.With("device", e.Name),
 		Paused: func() bool { return p.hostDowns.down(plantdef.KindEWS) }}
 	for _, name := range e.Targets {
 		f, ok := p.byName[name]
@@ -481,10 +481,8 @@ func (p *Plant) buildEWS() error {
 				continue
 			}
 			t.Registers = max(t.Registers, min(uint16(int(r.addr)+r.words), 125))
-			if t.WriteRegister == 0 && r.writable && r.src.name != "mode" && r.words == 1 {
-				if f.varInfo(r.src.v).Access == logic.Operator {
-					t.WriteRegister = r.addr
-				}
+			if !t.Write && r.writable && r.src.name != "mode" && r.words == 1 && f.varInfo(r.src.v).Access == logic.Operator {
+				t.Write, t.WriteRegister = true, r.addr
 			}
 		}
 		if t.Registers > 0 {

@@ -16,6 +16,7 @@ func runRange(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.SensorIface, "iface", cfg.SensorIface, "interface the sensor captures on")
 	fs.StringVar(&cfg.PlantFile, "plant", "", "plant definition (YAML); default: the embedded water-treatment plant")
 	fs.Float64Var(&cfg.Plant.Speed, "speed", 1, "process speed: simulated seconds per second (0.1..1000)")
+	fs.DurationVar(&cfg.BaselineLearn, "baseline-learn", cfg.BaselineLearn, "how long the sensor learns normal traffic before reporting deviations (0: no baseline)")
 	noSensor := fs.Bool("no-sensor", false, "do not start the sensor")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parse(fs, args); err != nil {

@@ -18,6 +18,10 @@ import (
 	"github.com/otrange/otrange/internal/group"
 	scenario "github.com/otrange/otrange/scenarios"
 	"github.com/otrange/otrange/sensor"
+	"github.com/otrange/otrange/sensor/alert"
+	"github.com/otrange/otrange/sensor/analyze"
+	"github.com/otrange/otrange/sensor/assets"
+	"github.com/otrange/otrange/sensor/baseline"
 	"github.com/otrange/otrange/sensor/capture"
 	"github.com/otrange/otrange/sensor/rules"
 	"github.com/otrange/otrange/server"
@@ -39,12 +43,15 @@ type Config struct {
 	// SensorFilter is a capture filter (sensor/capture syntax), e.g. the
 	// range's own hosts when other traffic shares lo.
 	SensorFilter string
-	Logger       *slog.Logger
+	// BaselineLearn is how long the sensor learns the plant's normal
+	// traffic before it reports deviations; 0 turns the baseline off.
+	BaselineLearn time.Duration
+	Logger        *slog.Logger
 }
 
 // DefaultConfig is `otrange run` with no flags.
 func DefaultConfig() Config {
-	return Config{DataDir: "data", HTTPAddr: "127.0.0.1:8080", Sensor: true, SensorIface: "lo"}
+	return Config{DataDir: "data", HTTPAddr: "127.0.0.1:8080", Sensor: true, SensorIface: "lo", BaselineLearn: time.Hour}
 }
 
 // Info tells where the running range can be reached.
@@ -91,7 +98,14 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	if err != nil {
 		return err
 	}
+	var inv *assets.Inventory // set once the sensor starts
 	srv, err = server.New(server.Options{Store: st, Range: plant, Plant: plantView{plant},
+		Assets: func() any {
+			if inv == nil {
+				return []assets.Asset{}
+			}
+			return inv.Snapshot()
+		},
 		Objectives: objectives, Logger: log.With("component", "server")})
 	if err != nil {
 		return err
@@ -102,7 +116,8 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 	}
 	defer ln.Close()
 
-	sens, src, status := startSensor(cfg, plant, srv, log)
+	sens, src, inventory, status := startSensor(cfg, plant, srv, log)
+	inv = inventory
 	srv.SetSensorStatus(status)
 
 	g := group.New(ctx)
@@ -208,28 +223,54 @@ func (v plantView) Trend(ctx context.Context, tag string, from, to time.Time, st
 }
 
 // startSensor opens the live capture; without rights the range runs on and
-// the status says why the sensor is off.
-func startSensor(cfg Config, plant *simulator.Plant, srv *server.Server, log *slog.Logger) (*sensor.Sensor, capture.Source, server.SensorStatus) {
+// the status says why the sensor is off. The sensor keeps an asset inventory
+// and, after its learning period, reports deviations from the baseline.
+func startSensor(cfg Config, plant *simulator.Plant, srv *server.Server, log *slog.Logger) (*sensor.Sensor, capture.Source, *assets.Inventory, server.SensorStatus) {
 	if !cfg.Sensor {
-		return nil, nil, server.SensorStatus{Reason: "disabled by configuration"}
+		return nil, nil, nil, server.SensorStatus{Reason: "disabled by configuration"}
 	}
 	src, err := capture.OpenInterfaces([]string{cfg.SensorIface}, capture.LiveOptions{Filter: cfg.SensorFilter})
 	if err != nil {
 		log.Warn("sensor is off", "err", err)
-		return nil, nil, server.SensorStatus{Reason: err.Error()}
+		return nil, nil, nil, server.SensorStatus{Reason: err.Error()}
 	}
+	fail := func(err error) (*sensor.Sensor, capture.Source, *assets.Inventory, server.SensorStatus) {
+		src.Close()
+		return nil, nil, nil, server.SensorStatus{Reason: err.Error()}
+	}
+	const name = "otrange-lo"
+	// The inventory's and the baseline's alerts go through the sensor's sink
+	// (counted by rule), which exists once the sensor does.
+	var sens *sensor.Sensor
+	fwd := alert.SinkFunc(func(a alert.Alert) { sens.Sink().Emit(a) })
+	inv, err := assets.New(assets.Options{Sensor: name, Sink: fwd, QuietPeriod: 2 * time.Minute, Logger: log.With("component", "assets")})
+	if err != nil {
+		return fail(err)
+	}
+	var bl *baseline.Baseline
+	if cfg.BaselineLearn > 0 {
+		if bl, err = baseline.New(baseline.Options{Sensor: name, Sink: fwd, LearnFor: cfg.BaselineLearn}); err != nil {
+			return fail(err)
+		}
+	}
+	observe := sensor.ObserverFunc(func(r *analyze.Record, l sensor.Link) {
+		inv.Observe(r, l.SrcMAC, l.DstMAC)
+		if bl != nil {
+			bl.Observe(r)
+		}
+	})
 	modbusPorts, dnp3Ports := plant.Ports()
-	sens, err := sensor.New(sensor.Config{
-		Name:        "otrange-lo",
+	sens, err = sensor.New(sensor.Config{
+		Name:        name,
 		ModbusPorts: modbusPorts,
 		DNP3Ports:   dnp3Ports,
 		Policy:      Policy(plant),
+		Observers:   []sensor.Observer{observe},
 		Sink:        srv,
 		Logger:      log.With("component", "sensor"),
 	})
 	if err != nil {
-		src.Close()
-		return nil, nil, server.SensorStatus{Reason: err.Error()}
+		return fail(err)
 	}
-	return sens, src, server.SensorStatus{Running: true, Source: "live:" + cfg.SensorIface}
+	return sens, src, inv, server.SensorStatus{Running: true, Source: "live:" + cfg.SensorIface}
 }

@@ -25,7 +25,9 @@ type Target struct {
 	Unit uint8
 	// Registers is how many holding registers from 0 a visit reads (1..125).
 	Registers uint16
-	// WriteRegister is the holding register written back on write visits.
+	// Write enables writing WriteRegister back with the value it holds on
+	// write visits.
+	Write         bool
 	WriteRegister uint16
 }
 
@@ -35,7 +37,10 @@ type Config struct {
 	Targets []Target
 	// Interval between visits; each visit maintains the next target in turn.
 	Interval time.Duration
-	// WriteEvery makes every n-th visit also write a register back; 0: never.
+	// WriteEvery makes the visits of the first round of targets, and of every
+	// n-th round after it, also write a register back; 0: never. (Every
+	// target is written in the first round, so a sensor learning the plant
+	// sees the workstation's writes early.)
 	WriteEvery int
 	Timeout    time.Duration // per request; <= 0: 2 s
 	// OnVisit receives what each visit did (ground truth for the validation
@@ -149,7 +154,8 @@ func (w *Workstation) visit(ctx context.Context, t Target, v *Visit) error {
 		return fmt.Errorf("read registers: %w", err)
 	}
 	v.Read = int(t.Registers)
-	if w.cfg.WriteEvery <= 0 || w.visits%w.cfg.WriteEvery != 0 || t.WriteRegister >= t.Registers {
+	round := (w.visits - 1) / max(len(w.cfg.Targets), 1)
+	if !t.Write || w.cfg.WriteEvery <= 0 || round%w.cfg.WriteEvery != 0 || t.WriteRegister >= t.Registers {
 		return nil
 	}
 	if len(r.Values) < 2*int(t.Registers) {

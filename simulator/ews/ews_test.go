@@ -59,7 +59,7 @@ func TestMaintenanceVisits(t *testing.T) {
 	visits := make(chan Visit, 16)
 	w, err := New(Config{
 		Source: src, Interval: 20 * time.Millisecond, WriteEvery: 2,
-		Targets: []Target{{Name: "plc", Addr: addr, Unit: 1, Registers: 10, WriteRegister: 3}},
+		Targets: []Target{{Name: "plc", Addr: addr, Unit: 1, Registers: 10, Write: true, WriteRegister: 3}},
 		OnVisit: func(v Visit) { visits <- v },
 	})
 	if err != nil {
@@ -68,7 +68,7 @@ func TestMaintenanceVisits(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	var got []Visit
-	for len(got) < 2 {
+	for len(got) < 3 {
 		select {
 		case v := <-visits:
 			got = append(got, v)
@@ -88,8 +88,9 @@ func TestMaintenanceVisits(t *testing.T) {
 			t.Errorf("visit %d = %+v", i, v)
 		}
 	}
-	if got[0].Wrote != nil || got[1].Wrote == nil || *got[1].Wrote != 3 {
-		t.Errorf("writes: first %v, second %v; want only the second to write register 3", got[0].Wrote, got[1].Wrote)
+	// One target: rounds are visits. Rounds 0 and 2 write, round 1 does not.
+	if got[0].Wrote == nil || *got[0].Wrote != 3 || got[1].Wrote != nil || got[2].Wrote == nil {
+		t.Errorf("writes: %v %v %v; want the first and third to write register 3", got[0].Wrote, got[1].Wrote, got[2].Wrote)
 	}
 	if bank.Holding(3) != 1234 {
 		t.Errorf("write back changed the register to %d", bank.Holding(3))
