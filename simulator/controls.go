@@ -3,6 +3,7 @@ package simulator
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/otrange/otrange/simulator/control"
@@ -39,7 +40,7 @@ func (p *Plant) Do(_ context.Context, a control.Action) (control.Result, error) 
 		}
 		return control.Result{Message: a.String()}, nil
 	case control.InjectFault:
-		kind, err := water.ParseFaultKind(a.Fault)
+		kind, err := water.ParseFaultKind(strings.ReplaceAll(a.Fault, "_", "-"))
 		if err != nil {
 			return control.Result{}, fmt.Errorf("%w: %v", control.ErrInvalid, err)
 		}

@@ -97,6 +97,9 @@ func (s *eventState) update(p *Plant) []Event {
 			}
 		}
 		up, _ := f.station.Up()
+		if f.out != nil && f.out.Down() { // restarting after a DNP3 cold or warm restart
+			up = false
+		}
 		evs = s.flip(evs, "offline:"+f.def.Name, !up, Event{Kind: "consequence", Device: f.def.Name, Name: DeviceOffline, Time: now})
 	}
 	c := p.water.Consequences()

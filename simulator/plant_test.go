@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otrange/otrange/internal/rangenet"
+	"github.com/otrange/otrange/protocol/dnp3/master"
 	"github.com/otrange/otrange/protocol/modbus"
 	"github.com/otrange/otrange/simulator/control"
 	"github.com/otrange/otrange/simulator/plantdef"
@@ -272,5 +273,38 @@ func TestTrendsFromTheHistorian(t *testing.T) {
 	})
 	if _, err := p.Trend(ctx, "nope:raw.level", start.Add(-time.Minute), time.Now(), time.Second); err == nil {
 		t.Error("an unknown tag has a trend")
+	}
+}
+
+func TestDNP3ColdRestartTakesTheRTUOffline(t *testing.T) {
+	var mu sync.Mutex
+	var offline bool
+	p := startPlant(t, Config{OnEvent: func(e Event) {
+		if e.Name == DeviceOffline && e.Device == "rtu-reservoir" && e.Active {
+			mu.Lock()
+			offline = true
+			mu.Unlock()
+		}
+	}})
+	addr, _ := p.Addr("rtu-reservoir")
+	m, err := master.New(master.Config{Addr: addr.String(), Outstation: 10, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := m.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if _, err := m.ColdRestart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "device offline event for the RTU", 5*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return offline
+	})
+	if _, err := p.Do(ctx, control.Action{Kind: control.InjectFault, Fault: "pump_trip", Target: "intake.pump1"}); err != nil {
+		t.Errorf("fault with an underscore: %v", err)
 	}
 }

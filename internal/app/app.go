@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -176,29 +177,56 @@ func objectives(id string) []string {
 	}
 }
 
-// Policy is what the plant's owner allows, for the sensor: the HMI and the
-// engineering workstation are the masters, and the workstation's routine
-// (reads, identification, writing a setpoint back) is declared per device.
+// Policy is what the plant's owner allows, for the sensor, derived from the
+// plant definition: the HMI and the engineering workstation are the masters;
+// they may write the registers bound to writable variables, setpoints only
+// within their declared limits; the workstation's routine (reads,
+// identification, writing a setpoint back) is declared per device.
 func Policy(plant *simulator.Plant) *rules.Policy {
 	p := &rules.Policy{}
 	def := plant.Def()
+	var masters []plantdef.Device
 	for _, d := range def.Devices {
 		if d.Kind == plantdef.KindHMI || d.Kind == plantdef.KindEWS {
 			p.Masters = append(p.Masters, netip.PrefixFrom(d.Address, 32))
+			masters = append(masters, d)
 		}
 	}
-	for _, e := range def.Devices {
-		if e.Kind != plantdef.KindEWS {
-			continue
-		}
-		for _, name := range e.Targets {
-			if d, ok := def.Device(name); ok && d.Modbus != nil {
-				p.Pairs = append(p.Pairs, rules.Pair{Master: netip.PrefixFrom(e.Address, 32), Device: netip.PrefixFrom(d.Address, 32),
-					Protocol: "modbus", Functions: []uint8{3, 6, 43}})
+	for _, m := range masters {
+		for _, d := range def.Devices {
+			if d.Modbus == nil {
+				continue
 			}
+			pair := rules.Pair{Master: netip.PrefixFrom(m.Address, 32), Device: netip.PrefixFrom(d.Address, 32), Protocol: "modbus",
+				Writable: writable(d.Registers)}
+			if m.Kind == plantdef.KindEWS {
+				pair.Functions = []uint8{3, 6, 43}
+			}
+			p.Pairs = append(p.Pairs, pair)
 		}
 	}
 	return p
+}
+
+// writable lists the writable registers and coils of a register map, with
+// the setpoints' limits as raw values.
+func writable(regs []plantdef.Register) []rules.Writable {
+	var out []rules.Writable
+	for _, r := range regs {
+		if !r.Table.Writable() || r.ReadOnly || r.Var == "" {
+			continue
+		}
+		w := rules.Writable{Coils: r.Table == plantdef.Coil, From: uint16(r.Address), To: uint16(r.Address + max(r.Words, 1) - 1)}
+		if len(r.Limits) == 2 {
+			scale := r.Scale
+			if scale == 0 {
+				scale = 1
+			}
+			w.Min, w.Max, w.HasMin, w.HasMax = int(math.Round(r.Limits[0]*scale)), int(math.Round(r.Limits[1]*scale)), true, true
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // plantView adapts the plant to the server's Plant interface.

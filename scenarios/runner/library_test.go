@@ -66,9 +66,7 @@ var libCases = []libCase{
 	{id: "industroyer-dnp3", what: "booster station in manual with its pumps off", happened: manualOff, window: time.Minute,
 		block: control.Action{Kind: control.BlockHost, Device: "*", Source: attacker}},
 	{id: "blind-operators", what: "booster station in manual with its pumps off", happened: manualOff, window: time.Minute,
-		block: control.Action{Kind: control.BlockHost, Device: "*", Source: attacker},
-		// pressure.low is a program parameter: refused in remote mode.
-		failing: []string{"suppress-alarm"}},
+		block: control.Action{Kind: control.BlockHost, Device: "*", Source: attacker}},
 	{id: "pipedream-ews", what: "sis trip", happened: event(simulator.SISTrip, "sis"), window: 10 * time.Minute,
 		block: control.Action{Kind: control.BlockHost, Device: "plc-treatment", Source: "127.10.2.20"}},
 	{id: "triton-sis", what: "sis trip", happened: event(simulator.SISTrip, "sis"), window: 5 * time.Minute,

@@ -41,7 +41,7 @@ type Action struct {
 	Device string `json:"device,omitempty"`
 	Source string `json:"source,omitempty"` // an address or prefix
 	Mode   string `json:"mode,omitempty"`
-	Fault  string `json:"fault,omitempty"`  // e.g. stuck_valve, failed_transmitter, pump_trip
+	Fault  string `json:"fault,omitempty"`  // stuck-actuator, frozen-transmitter, zero-transmitter, pump-trip ("_" for "-" accepted)
 	Target string `json:"target,omitempty"` // what the fault hits (a tag or equipment name)
 	Reason string `json:"reason,omitempty"` // for the log
 	// For is how long restart_device keeps the device away (0: the device's

@@ -189,7 +189,12 @@ type Register struct {
 	// Words is 2 for a 32-bit value held in two registers, high word first
 	// at Address (default 1).
 	Words int `yaml:"words,omitempty"`
-	Line  int `yaml:"-"`
+	// Limits, [min, max] in engineering units, is the safe operating
+	// envelope of a writable setpoint, declared by the plant's owner: the
+	// sensor's policy flags writes outside it (the device itself accepts
+	// whatever its program allows).
+	Limits []float64 `yaml:"limits,omitempty"`
+	Line   int       `yaml:"-"`
 }
 
 // PointType is a DNP3 point type.

@@ -408,6 +408,14 @@ func (v *validator) field(path string, d *Device) {
 			lo, hi = -32768, 32767
 		}
 		v.binding(rp, r.Tag, r.Var, tableNames[r.Table], r.Table.Bit(), r.Table.Writable() && !r.ReadOnly, r.Scale, lo, hi, varSpec, tagSpec)
+		if v.has(rp + ".limits") {
+			switch {
+			case r.Table != Holding || r.ReadOnly || r.Var == "":
+				v.errf(rp+".limits", "limits apply to writable holding registers bound to a variable")
+			case len(r.Limits) != 2 || !(r.Limits[0] <= r.Limits[1]):
+				v.errf(rp+".limits", "limits must be [min, max] with min <= max")
+			}
+		}
 	}
 
 	// Point map.
