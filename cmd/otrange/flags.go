@@ -61,6 +61,19 @@ func parse(fs *cmdFlags, args []string) error {
 	return nil
 }
 
+// parseArgs is parse for commands that take positional arguments after
+// their flags.
+func parseArgs(fs *cmdFlags, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.help()
+			return errHelp
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
 // envOr returns the environment variable's value, or def.
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {

@@ -27,6 +27,8 @@ func commands() []command {
 		{"plant", "run the virtual plant alone", runPlant},
 		{"sensor", "run the passive OT sensor on an interface or a capture file", runSensor},
 		{"attack", "send one attack against the range", runAttack},
+		{"scenario", "lint, list and show attack scenarios", runScenario},
+		{"playbook", "lint, list, show and render joint IT/OT response playbooks", runPlaybook},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 			fmt.Fprintln(out, "otrange", version)
 			return nil

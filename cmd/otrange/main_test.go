@@ -130,3 +130,35 @@ func TestPlantDefinitionErrorsHaveLines(t *testing.T) {
 		}
 	}
 }
+
+func TestLibraryCommands(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("id: x\ntitle: y\nsummary: z\nphases:\n  - name: p\n    stepz: []\n"), 0o644)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		inStdout string
+	}{
+		{"scenario list", []string{"scenario", "list"}, 0, "oldsmar-setpoint"},
+		{"scenario show", []string{"scenario", "show", "triton-sis"}, 0, "sis"},
+		{"scenario lint library", []string{"scenario", "lint"}, 0, "0 errors"},
+		{"scenario lint bad", []string{"scenario", "lint", bad}, 1, bad + ":6:5:"},
+		{"scenario unknown", []string{"scenario", "show", "nope"}, 1, ""},
+		{"playbook list", []string{"playbook", "list"}, 0, "plc-unauthorized-write"},
+		{"playbook render", []string{"playbook", "render", "-format", "html", "loss-of-view"}, 0, "<html"},
+		{"playbook lint bad", []string{"playbook", "lint", bad}, 1, bad + ":"},
+		{"playbook bad format", []string{"playbook", "render", "-format", "pdf", "loss-of-view"}, 2, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := dispatch(context.Background(), tc.args, &out, &errOut); code != tc.code {
+				t.Fatalf("exit %d, want %d; stdout %q stderr %q", code, tc.code, out.String(), errOut.String())
+			}
+			if !strings.Contains(out.String(), tc.inStdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.inStdout, out.String())
+			}
+		})
+	}
+}
