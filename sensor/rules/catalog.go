@@ -115,7 +115,19 @@ func modbusWrite(fc uint8) bool {
 	return false
 }
 
+// modbusMisc: a Modbus function that neither reads nor writes data.
+func modbusMisc(fc uint8) bool { return !modbusRead(fc) && !modbusWrite(fc) }
+
 func dnp3Write(fc uint8) bool { return fc >= 2 && fc <= 6 }
+
+// dnp3Misc: a DNP3 request function other than CONFIRM, READ, a write or a
+// control.
+func dnp3Misc(fc uint8) bool {
+	return fc != uint8(dnp3.FuncConfirm) && fc != uint8(dnp3.FuncRead) && !dnp3Write(fc)
+}
+
+// isException: a Modbus exception response's function code.
+func isException(fc uint8) bool { return fc&0x80 != 0 }
 
 // allowedExplicitly reports a request whose function the policy lists for
 // its pair: routine engineering (identification reads from the engineering
@@ -135,48 +147,48 @@ func mbName(fc uint8) string { return modbus.FunctionCode(fc).String() }
 func dnName(fc uint8) string { return dnp3.FunctionCode(fc).String() }
 
 // modbusDiag returns a matcher for a FC 8 sub-function request.
-func modbusDiag(sub uint16, what string) matchFunc {
-	return func(_ *Engine, r *analyze.Record) (string, bool) {
+func modbusDiag(sub uint16, what string) matcher {
+	return matcher{onRequests(codes(uint8(modbus.FuncDiagnostics))), func(_ *Engine, r *analyze.Record) (string, bool) {
 		m := &r.Modbus
 		if !modbusReq(r) || m.Function != 8 || !m.HasSubFunction || m.SubFunction != sub {
 			return "", false
 		}
 		return fmt.Sprintf("%s asked unit %d at %s to %s (Modbus diagnostics sub-function %d)",
 			r.Flow.Src.Addr(), m.UnitID, r.Flow.Dst, what, sub), true
-	}
+	}}
 }
 
 // modbusExceptions returns a matcher for exception responses with code ex.
-func modbusExceptions(ex modbus.ExceptionCode, what string) matchFunc {
-	return func(_ *Engine, r *analyze.Record) (string, bool) {
+func modbusExceptions(ex modbus.ExceptionCode, what string) matcher {
+	return matcher{onResponses(isException), func(_ *Engine, r *analyze.Record) (string, bool) {
 		m := &r.Modbus
 		if !modbusResp(r) || !m.IsException() || m.Exception != uint8(ex) {
 			return "", false
 		}
 		return fmt.Sprintf("%s answered %s with repeated %s exceptions (%s): %s",
 			r.Flow.Src, r.Flow.Dst.Addr(), ex, mbName(m.Func()), what), true
-	}
+	}}
 }
 
 // dnp3Func returns a matcher for requests with application function fc.
-func dnp3Func(fc dnp3.FunctionCode, what string) matchFunc {
-	return func(_ *Engine, r *analyze.Record) (string, bool) {
+func dnp3Func(fc dnp3.FunctionCode, what string) matcher {
+	return matcher{onRequests(codes(uint8(fc))), func(_ *Engine, r *analyze.Record) (string, bool) {
 		if !dnp3Req(r) || r.DNP3.AppFunction != uint8(fc) {
 			return "", false
 		}
 		return fmt.Sprintf("%s (link %d) sent %s to outstation %d at %s: %s",
 			r.Flow.Src.Addr(), r.DNP3.LinkSrc, fc, r.DNP3.LinkDst, r.Flow.Dst, what), true
-	}
+	}}
 }
 
 // anomaly returns a matcher for records carrying anomaly a.
-func anomaly(a analyze.Anomaly, what string) matchFunc {
-	return func(_ *Engine, r *analyze.Record) (string, bool) {
+func anomaly(a analyze.Anomaly, what string) matcher {
+	return matcher{onAnomalies, func(_ *Engine, r *analyze.Record) (string, bool) {
 		if !r.Anomalies.Has(a) {
 			return "", false
 		}
 		return fmt.Sprintf("%s from %s to %s: %s (%s)", r.Protocol, r.Flow.Src, r.Flow.Dst, what, r.Detail), true
-	}
+	}}
 }
 
 // catalog is every rule, in the order `rules list` prints them.
@@ -186,18 +198,18 @@ var catalog = []rule{
 		Description: "A host that the policy does not list as a master reads coils, inputs, registers, file records or a FIFO.",
 		Techniques:  techniques("T0801", "T0861"), Protocol: "modbus", Threshold: oncePerMinute, NeedsPolicy: true,
 		Quickdraw: "Modbus TCP - Unauthorized Read Request to a PLC"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(modbusRead), func(e *Engine, r *analyze.Record) (string, bool) {
 			if !modbusReq(r) || !modbusRead(r.Modbus.Function) || !e.unauthorized(r) {
 				return "", false
 			}
 			return fmt.Sprintf("%s sent %s (address %d, quantity %d) to unit %d at %s; it is not an authorized master",
 				r.Flow.Src.Addr(), mbName(r.Modbus.Function), r.Modbus.Address, r.Modbus.Quantity, r.Modbus.UnitID, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: ModbusWriteUnauthorized, Name: "Modbus write from unauthorized host", Severity: alert.High,
 		Description: "A host that the policy does not list as a master writes coils, registers or file records. Every write alerts.",
 		Techniques:  techniques("T0836", "T0855"), Protocol: "modbus", NeedsPolicy: true,
 		Quickdraw: "Modbus TCP - Unauthorized Write Request to a PLC"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(modbusWrite), func(e *Engine, r *analyze.Record) (string, bool) {
 			m := &r.Modbus
 			if !modbusReq(r) || !modbusWrite(m.Function) || !e.unauthorized(r) {
 				return "", false
@@ -208,19 +220,19 @@ var catalog = []rule{
 			}
 			return fmt.Sprintf("%s sent %s (address %d, quantity %d) to unit %d at %s; it is not an authorized master",
 				r.Flow.Src.Addr(), mbName(m.Function), m.Address, m.Quantity, m.UnitID, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: ModbusMiscUnauthorized, Name: "Modbus miscellaneous request from unauthorized host", Severity: alert.Medium,
 		Description: "A host that the policy does not list as a master sends a request that neither reads nor writes data (diagnostics, identification, event counters, unknown functions).",
 		Techniques:  techniques("T0888", "T0855"), Protocol: "modbus", Threshold: oncePerMinute, NeedsPolicy: true,
 		Quickdraw: "Modbus TCP - Unauthorized Miscellaneous Request to a PLC"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(modbusMisc), func(e *Engine, r *analyze.Record) (string, bool) {
 			fc := r.Modbus.Function
 			if !modbusReq(r) || modbusRead(fc) || modbusWrite(fc) || !e.unauthorized(r) {
 				return "", false
 			}
 			return fmt.Sprintf("%s sent %s to unit %d at %s; it is not an authorized master",
 				r.Flow.Src.Addr(), mbName(fc), r.Modbus.UnitID, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: ModbusFunctionScan, Name: "Modbus function code scan", Severity: alert.Medium,
 		Description: "A server answers one client with Illegal Function exceptions at least 10 times in a minute: the client is probing which function codes the device supports.",
 		Techniques:  techniques("T0888", "T0846"), Protocol: "modbus", Threshold: &Threshold{Count: 10, Window: time.Minute, Track: ByPair},
@@ -250,25 +262,25 @@ var catalog = []rule{
 		Description: "An Encapsulated Interface Transport (FC 43) Read Device Identification request, unless the policy explicitly allows function 43 for the pair (an engineering workstation's routine): vendor, product and version are read.",
 		Techniques:  techniques("T0888"), Protocol: "modbus",
 		Quickdraw: "Modbus TCP - Read Device Identification"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(codes(43)), func(e *Engine, r *analyze.Record) (string, bool) {
 			m := &r.Modbus
 			if !modbusReq(r) || m.Function != 43 || m.MEIType != modbus.MEIReadDeviceID || e.allowedExplicitly(r, "modbus", 43) {
 				return "", false
 			}
 			return fmt.Sprintf("%s read the device identification (code %d) of unit %d at %s",
 				r.Flow.Src.Addr(), m.ReadDeviceIDCode, m.UnitID, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: ModbusServerID, Name: "Modbus report server information", Severity: alert.Low,
 		Description: "A Report Server ID (FC 17) request, unless the policy explicitly allows function 17 for the pair: the device's identity and run state are read.",
 		Techniques:  techniques("T0888"), Protocol: "modbus",
 		Quickdraw: "Modbus TCP - Report Server Information"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(codes(17)), func(e *Engine, r *analyze.Record) (string, bool) {
 			if !modbusReq(r) || r.Modbus.Function != 17 || e.allowedExplicitly(r, "modbus", 17) {
 				return "", false
 			}
 			return fmt.Sprintf("%s asked unit %d at %s to report its server id",
 				r.Flow.Src.Addr(), r.Modbus.UnitID, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: ModbusIllegalSize, Name: "Modbus illegal packet size", Severity: alert.Medium,
 		Description: "A Modbus segment over 300 bytes, or an MBAP length beyond the largest ADU, that does not frame: a possible denial-of-service or overflow attempt.",
 		Techniques:  techniques("T0814"), Protocol: "modbus", Threshold: oncePerMinute,
@@ -300,35 +312,35 @@ var catalog = []rule{
 		Description: "A host that the policy does not list as a master sends a DNP3 READ.",
 		Techniques:  techniques("T0801", "T0861"), Protocol: "dnp3", Threshold: oncePerMinute, NeedsPolicy: true,
 		Quickdraw: "DNP3 - Unauthorized Read Request to a PLC"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(codes(uint8(dnp3.FuncRead))), func(e *Engine, r *analyze.Record) (string, bool) {
 			if !dnp3Req(r) || r.DNP3.AppFunction != uint8(dnp3.FuncRead) || !e.unauthorized(r) {
 				return "", false
 			}
 			return fmt.Sprintf("%s read outstation %d at %s; it is not an authorized master", r.Flow.Src.Addr(), r.DNP3.LinkDst, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: DNP3WriteUnauthorized, Name: "DNP3 write or control from unauthorized host", Severity: alert.High,
 		Description: "A host that the policy does not list as a master sends WRITE, SELECT, OPERATE or DIRECT OPERATE. Every request alerts.",
 		Techniques:  techniques("T0836", "T0855"), Protocol: "dnp3", NeedsPolicy: true,
 		Quickdraw: "DNP3 - Unauthorized Write Request to a PLC"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(dnp3Write), func(e *Engine, r *analyze.Record) (string, bool) {
 			if !dnp3Req(r) || !dnp3Write(r.DNP3.AppFunction) || !e.unauthorized(r) {
 				return "", false
 			}
 			return fmt.Sprintf("%s sent %s to outstation %d at %s; it is not an authorized master",
 				r.Flow.Src.Addr(), dnName(r.DNP3.AppFunction), r.DNP3.LinkDst, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: DNP3MiscUnauthorized, Name: "DNP3 miscellaneous request from unauthorized host", Severity: alert.Medium,
 		Description: "A host that the policy does not list as a master sends a request other than READ, a write, a control or a confirmation (restarts, freezes, unsolicited control, files, ...).",
 		Techniques:  techniques("T0855"), Protocol: "dnp3", Threshold: oncePerMinute, NeedsPolicy: true,
 		Quickdraw: "DNP3 - Unauthorized Miscellaneous Request to a PLC"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(dnp3Misc), func(e *Engine, r *analyze.Record) (string, bool) {
 			fc := r.DNP3.AppFunction
 			if !dnp3Req(r) || fc == uint8(dnp3.FuncConfirm) || fc == uint8(dnp3.FuncRead) || dnp3Write(fc) || !e.unauthorized(r) {
 				return "", false
 			}
 			return fmt.Sprintf("%s sent %s to outstation %d at %s; it is not an authorized master",
 				r.Flow.Src.Addr(), dnName(fc), r.DNP3.LinkDst, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: DNP3ColdRestart, Name: "DNP3 cold restart", Severity: alert.High,
 		Description: "A COLD_RESTART request: the outstation reboots completely and stops serving the process meanwhile.",
 		Techniques:  techniques("T0816"), Protocol: "dnp3", Quickdraw: "DNP3 - Cold Restart From Unauthorized Client"},
@@ -349,27 +361,27 @@ var catalog = []rule{
 		Description: "An outstation sends at least 10 unsolicited responses to one master within 30 seconds.",
 		Techniques:  techniques("T0814"), Protocol: "dnp3", Threshold: &Threshold{Count: 10, Window: 30 * time.Second, Track: ByPair},
 		Quickdraw: "DNP3 - Unsolicited Response Storm"},
-		func(_ *Engine, r *analyze.Record) (string, bool) {
+		matcher{onResponses(codes(uint8(dnp3.FuncUnsolicited))), func(_ *Engine, r *analyze.Record) (string, bool) {
 			if !dnp3Resp(r) || r.DNP3.AppFunction != uint8(dnp3.FuncUnsolicited) {
 				return "", false
 			}
 			return fmt.Sprintf("outstation %d at %s sent a burst of unsolicited responses to %s",
 				r.DNP3.LinkSrc, r.Flow.Src, r.Flow.Dst.Addr()), true
-		}},
+		}}},
 	{Info{ID: DNP3Broadcast, Name: "DNP3 broadcast request", Severity: alert.Medium,
 		Description: "A request to a broadcast link address (0xFFFD-0xFFFF): every outstation on the link acts on it.",
 		Techniques:  techniques("T0855"), Protocol: "dnp3", Quickdraw: "DNP3 - Broadcast Request"},
-		func(_ *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(nil), func(_ *Engine, r *analyze.Record) (string, bool) {
 			if !dnp3Req(r) || !r.DNP3.IsBroadcast() {
 				return "", false
 			}
 			return fmt.Sprintf("%s sent %s to broadcast address %d via %s",
 				r.Flow.Src.Addr(), dnName(r.DNP3.AppFunction), r.DNP3.LinkDst, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: DNP3FileOperation, Name: "DNP3 file operation", Severity: alert.High,
 		Description: "A file function (OPEN, CLOSE, DELETE, GET_FILE_INFO, AUTHENTICATE, ABORT) or file-control object (group 70): files move to or from the outstation.",
 		Techniques:  techniques("T0843", "T0845"), Protocol: "dnp3", Quickdraw: "DNP3 - File Operations"},
-		func(_ *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(nil), func(_ *Engine, r *analyze.Record) (string, bool) {
 			if !dnp3Req(r) {
 				return "", false
 			}
@@ -383,11 +395,11 @@ var catalog = []rule{
 			}
 			return fmt.Sprintf("%s sent %s with file objects to outstation %d at %s",
 				r.Flow.Src.Addr(), dnName(d.AppFunction), d.LinkDst, r.Flow.Dst), true
-		}},
+		}}},
 	{Info{ID: DNP3TimeChange, Name: "DNP3 time change", Severity: alert.Medium,
 		Description: "A WRITE of time and date (group 50) by a host that is not an authorized master, or by anyone when the policy lists no masters: the outstation's clock, and so its event timestamps, change.",
 		Techniques:  techniques("T0855"), Protocol: "dnp3", Quickdraw: "DNP3 - Time Change Attempt"},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(codes(uint8(dnp3.FuncWrite))), func(e *Engine, r *analyze.Record) (string, bool) {
 			if !dnp3Req(r) || r.DNP3.AppFunction != uint8(dnp3.FuncWrite) {
 				return "", false
 			}
@@ -401,7 +413,7 @@ var catalog = []rule{
 				}
 			}
 			return "", false
-		}},
+		}}},
 	{Info{ID: DNP3NonDNP3, Name: "Non-DNP3 traffic on a DNP3 port", Severity: alert.Medium,
 		Description: "Bytes on a DNP3 port that do not start a DNP3 link frame (0x05 0x64).",
 		Techniques:  techniques("T0885"), Protocol: "dnp3", Threshold: oncePerMinute,
@@ -410,14 +422,14 @@ var catalog = []rule{
 	{Info{ID: DNP3Scan, Name: "DNP3 object or function scan", Severity: alert.Medium,
 		Description: "An outstation answers one master with function-not-supported, object-unknown or parameter-error indications (IIN2.0-2.2) at least 5 times in a minute: the master is probing what the outstation supports.",
 		Techniques:  techniques("T0861", "T0888"), Protocol: "dnp3", Threshold: storm5},
-		func(_ *Engine, r *analyze.Record) (string, bool) {
+		matcher{onResponses(nil), func(_ *Engine, r *analyze.Record) (string, bool) {
 			iin := dnp3.IIN(r.DNP3.IIN)
 			if !dnp3Resp(r) || iin&(dnp3.IINNoFuncCodeSupport|dnp3.IINObjectUnknown|dnp3.IINParameterError) == 0 {
 				return "", false
 			}
 			return fmt.Sprintf("outstation %d at %s keeps refusing requests from %s (%s)",
 				r.DNP3.LinkSrc, r.Flow.Src, r.Flow.Dst.Addr(), iin), true
-		}},
+		}}},
 
 	// --- Protocol anomalies ----------------------------------------------
 	{Info{ID: AnomalyCRC, Name: "DNP3 bad CRC", Severity: alert.Low,
@@ -445,7 +457,7 @@ var catalog = []rule{
 	{Info{ID: PolicyFunction, Name: "Function code not allowed for this pair", Severity: alert.High,
 		Description: "A master sends a device a function code that the policy does not allow for that pair (DNP3 CONFIRM is always allowed).",
 		Techniques:  techniques("T0855"), Protocol: "any", Threshold: oncePerMinute, NeedsPolicy: true},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(nil), func(e *Engine, r *analyze.Record) (string, bool) {
 			var fc uint8
 			switch {
 			case modbusReq(r):
@@ -461,11 +473,11 @@ var catalog = []rule{
 			}
 			return fmt.Sprintf("%s sent %s function %d to %s; the policy (line %d) allows %v",
 				r.Flow.Src.Addr(), r.Protocol, fc, r.Flow.Dst, q.Line, q.Functions), true
-		}},
+		}}},
 	{Info{ID: PolicyWriteRange, Name: "Write outside the writable registers", Severity: alert.High,
 		Description: "A Modbus write to a register or coil outside the ranges the policy declares writable for that pair.",
 		Techniques:  techniques("T0836"), Protocol: "modbus", NeedsPolicy: true},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(modbusWrite), func(e *Engine, r *analyze.Record) (string, bool) {
 			q, coils, from, n, ok := e.writeTarget(r)
 			if !ok {
 				return "", false
@@ -477,11 +489,11 @@ var catalog = []rule{
 				}
 			}
 			return "", false
-		}},
+		}}},
 	{Info{ID: PolicyWriteValue, Name: "Written value outside limits", Severity: alert.High,
 		Description: "A Modbus register write whose value is outside the min/max the policy sets for that register.",
 		Techniques:  techniques("T0836", "T0831"), Protocol: "modbus", NeedsPolicy: true},
-		func(e *Engine, r *analyze.Record) (string, bool) {
+		matcher{onRequests(modbusWrite), func(e *Engine, r *analyze.Record) (string, bool) {
 			q, coils, from, _, ok := e.writeTarget(r)
 			m := &r.Modbus
 			if !ok || coils || m.Func() == 22 {
@@ -502,7 +514,7 @@ var catalog = []rule{
 				}
 			}
 			return "", false
-		}},
+		}}},
 }
 
 func table(coils bool) string {

@@ -13,6 +13,7 @@ package rules
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -85,13 +86,63 @@ type Info struct {
 }
 
 // match returns whether the record matches, and the alert's message; it is
-// called for every record, so it must not allocate unless it matches.
+// called for every record its selector lets through, so it must not
+// allocate unless it matches.
 type matchFunc func(e *Engine, r *analyze.Record) (string, bool)
+
+// selector says which records without anomalies a rule can match, so that
+// the engine calls its match function only on those: a valid record meets
+// the few rules of its protocol, direction and function code instead of
+// the whole catalog. Records with anomalies (rare) meet every rule of their
+// protocol, as do the anomaly rules, whose selector is onAnomalies.
+//
+// A selector may let through records its rule does not match (match
+// decides), never the reverse: TestSelectorsCoverMatches checks it.
+type selector struct {
+	requests, responses bool
+	// fc selects by function code: Modbus as sent (with the exception
+	// bit), the DNP3 application function; nil selects every code.
+	fc func(fc uint8) bool
+}
+
+// onAnomalies selects no record without anomalies.
+var onAnomalies = selector{}
+
+// onRequests selects valid requests with function codes fc (nil: all).
+func onRequests(fc func(uint8) bool) selector { return selector{requests: true, fc: fc} }
+
+// onResponses selects valid responses with function codes fc (nil: all).
+func onResponses(fc func(uint8) bool) selector { return selector{responses: true, fc: fc} }
+
+// codes selects the function codes cs.
+func codes(cs ...uint8) func(uint8) bool {
+	return func(fc uint8) bool { return slices.Contains(cs, fc) }
+}
+
+// takes reports whether s lets through valid records of direction d and
+// function code fc.
+func (s selector) takes(d analyze.Direction, fc uint8) bool {
+	if d == analyze.Request && !s.requests || d == analyze.Response && !s.responses {
+		return false
+	}
+	return s.fc == nil || s.fc(fc)
+}
+
+// matcher is a rule's selector and match function.
+type matcher struct {
+	on    selector
+	match matchFunc
+}
 
 // rule is a catalog entry.
 type rule struct {
 	Info
-	match matchFunc
+	matcher
+}
+
+// appliesTo reports whether the rule is about protocol p.
+func (ru *rule) appliesTo(p analyze.Protocol) bool {
+	return ru.Protocol == "any" || ru.Protocol == p.String()
 }
 
 // List returns every rule's description, in catalog order.
@@ -140,11 +191,20 @@ type counter struct {
 	suppressUntil time.Time
 }
 
+// protocols is the number of analyze.Protocol values the engine indexes
+// (unknown, Modbus, DNP3); a record of another value is treated as unknown.
+const protocols = 3
+
 // Engine evaluates the catalog on records.
 type Engine struct {
-	cfg                                           Config
-	policy                                        *Policy
-	rules                                         []int // catalog indexes of the enabled rules
+	cfg    Config
+	policy *Policy
+	// byProto lists, per protocol, the catalog indexes of the enabled rules
+	// about it, in catalog order: the rules a record with anomalies meets.
+	byProto [protocols][]int
+	// byFunc lists, per protocol, direction and function code, the enabled
+	// rules whose selector takes such a valid record, in catalog order.
+	byFunc                                        [protocols][2][256][]int
 	states                                        map[stateKey]*counter
 	nextID                                        uint64
 	records, alerts, suppressed, pending, evicted atomic.Uint64
@@ -172,9 +232,26 @@ func New(cfg Config) (*Engine, error) {
 	if e.policy == nil {
 		e.policy = &Policy{}
 	}
-	for i, r := range catalog {
-		if !off[r.ID] {
-			e.rules = append(e.rules, i)
+	for p := range analyze.Protocol(protocols) {
+		for i := range catalog {
+			if ru := &catalog[i]; !off[ru.ID] && ru.appliesTo(p) {
+				e.byProto[p] = append(e.byProto[p], i)
+			}
+		}
+		for d := range analyze.Direction(2) {
+			var prev, list []int
+			for fc := range 256 {
+				list = list[:0]
+				for _, i := range e.byProto[p] {
+					if catalog[i].on.takes(d, uint8(fc)) {
+						list = append(list, i)
+					}
+				}
+				if !slices.Equal(list, prev) { // neighbouring codes mostly share a list
+					prev = slices.Clip(slices.Clone(list))
+				}
+				e.byFunc[p][d][fc] = prev
+			}
 		}
 	}
 	return e, nil
@@ -195,14 +272,12 @@ func (e *Engine) Stats() Stats {
 		Pending: e.pending.Load(), KeysEvicted: e.evicted.Load()}
 }
 
-// Evaluate runs every enabled rule on r. It does not keep r.
+// Evaluate runs every enabled rule that can match r, in catalog order. It
+// does not keep r.
 func (e *Engine) Evaluate(r *analyze.Record) {
 	e.records.Add(1)
-	for _, i := range e.rules {
+	for _, i := range e.candidates(r) {
 		ru := &catalog[i]
-		if ru.Protocol != "any" && ru.Protocol != r.Protocol.String() {
-			continue
-		}
 		msg, ok := ru.match(e, r)
 		if !ok {
 			continue
@@ -212,6 +287,33 @@ func (e *Engine) Evaluate(r *analyze.Record) {
 			e.emit(ru, r, msg, frames)
 		}
 	}
+}
+
+// candidates returns the catalog indexes of the enabled rules that can
+// match r: all those of its protocol when it has anomalies, else those
+// whose selector takes its direction and function code. A valid DNP3
+// record without an application layer (a link-only frame) has no function
+// code: no rule but the anomaly rules takes it.
+func (e *Engine) candidates(r *analyze.Record) []int {
+	p := r.Protocol
+	if p >= protocols {
+		p = analyze.ProtoUnknown
+	}
+	if r.Anomalies != 0 {
+		return e.byProto[p]
+	}
+	if !r.Valid || r.Dir > analyze.Response {
+		return nil
+	}
+	switch p {
+	case analyze.ProtoModbus:
+		return e.byFunc[p][r.Dir][r.Modbus.Function]
+	case analyze.ProtoDNP3:
+		if r.DNP3.HasApp {
+			return e.byFunc[p][r.Dir][r.DNP3.AppFunction]
+		}
+	}
+	return nil
 }
 
 // count applies the rule's threshold and returns the evidence frames and
