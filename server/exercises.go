@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/otrange/otrange/scenarios/runner"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/report"
@@ -200,6 +201,12 @@ func (s *Server) moveExercise(c echo.Context) error {
 	if err != nil {
 		return apiErr(err)
 	}
+	switch x.State {
+	case exercise.Running:
+		s.startRun(x.ID)
+	case exercise.Finished, exercise.Cancelled:
+		s.stopRun(x.ID)
+	}
 	return c.JSON(http.StatusOK, x)
 }
 
@@ -322,6 +329,9 @@ func (s *Server) postAction(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
 	res, err := s.rangeCtl.Do(ctx, a)
+	if err == nil {
+		s.trigger(runner.Event{Action: string(a.Kind)})
+	}
 	rec := exercise.ActionRecord{Action: a, By: p.Role, Result: res.Message}
 	if err != nil {
 		rec.Error = err.Error()

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/otrange/otrange/playbooks"
+	"github.com/otrange/otrange/scenarios/runner"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
@@ -48,6 +49,9 @@ type Options struct {
 	Assets func() any
 	// SensorToken, if set, is required of sensors posting alerts.
 	SensorToken string
+	// Scenarios is the plant an exercise's scenario attacks; nil: exercises
+	// run without their scenario's attacks (tabletop only).
+	Scenarios ScenarioHost
 	// Objectives returns a scenario's exercise objectives for the report.
 	Objectives func(scenario string) []string
 	Logger     *slog.Logger // nil: discard
@@ -65,6 +69,8 @@ type Server struct {
 	pbs                checklists
 	assets             func() any
 	sensorToken        string
+	host               ScenarioHost
+	runs               runs
 	hub                *hub
 	log                *slog.Logger
 
@@ -94,9 +100,10 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, plant: opts.Plant, scenarioObjectives: opts.Objectives, assets: opts.Assets, sensorToken: opts.SensorToken, log: log, hub: newHub(log)}
+	s := &Server{store: opts.Store, engine: engine, rangeCtl: opts.Range, plant: opts.Plant, scenarioObjectives: opts.Objectives, assets: opts.Assets, sensorToken: opts.SensorToken, host: opts.Scenarios, log: log, hub: newHub(log)}
 	s.sensor = SensorStatus{Reason: "sensor not started"}
 	s.pbs.byExer = map[string]map[string]*playbooks.Checklist{}
+	s.runs.active, s.runs.hold, s.runs.finished = map[string]*run{}, map[string]bool{}, map[string]bool{}
 	s.echo = s.routes()
 	return s, nil
 }
@@ -116,6 +123,7 @@ func (s *Server) routes() *echo.Echo {
 	s.plantRoutes(e)
 	s.playbookRoutes(e)
 	s.sensorRoutes(e)
+	s.scenarioRoutes(e)
 	e.Any("/api/*", func(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound, "no such API endpoint: "+c.Request().URL.Path)
 	})
@@ -301,6 +309,7 @@ func (s *Server) Emit(a alert.Alert) {
 	}
 	s.publish("alert", storedAlert{EventID: ev.ID, Alert: a})
 	s.emitToExercises(a, payload)
+	s.trigger(runner.Event{Alert: a.RuleID, Techniques: a.Techniques})
 }
 
 // Serve serves HTTP on ln until ctx is cancelled, then shuts down within 5 s.
@@ -309,7 +318,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	engineCtx, stopEngine := context.WithCancel(ctx)
 	engineDone := make(chan struct{})
 	go func() { s.engine.Run(engineCtx); close(engineDone) }()
-	defer func() { stopEngine(); <-engineDone }()
+	defer func() { stopEngine(); <-engineDone; s.runs.wg.Wait() }()
+	s.startRuns(engineCtx)
 	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

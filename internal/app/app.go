@@ -100,7 +100,7 @@ func Run(ctx context.Context, cfg Config, ready func(Info)) error {
 		return err
 	}
 	var inv *assets.Inventory // set once the sensor starts
-	srv, err = server.New(server.Options{Store: st, Range: plant, Plant: plantView{plant},
+	srv, err = server.New(server.Options{Store: st, Range: plant, Plant: plantView{plant}, Scenarios: plant,
 		Assets: func() any {
 			if inv == nil {
 				return []assets.Asset{}

@@ -106,6 +106,9 @@ type Config struct {
 	// MaxProbeRate caps net.discover's probes per wall second, whatever the
 	// clock's speed (default 2000).
 	MaxProbeRate int
+	// Done names steps that already ran (a run resumed after a restart):
+	// they are not run again, and the steps that follow them go on.
+	Done map[string]bool
 	// Logger receives step events; nil discards them.
 	Logger *slog.Logger
 }
@@ -318,6 +321,10 @@ func matches(t *scenario.Trigger, ev Event) bool {
 func (r *Runner) step(ctx context.Context, s *stepState, a *armed) {
 	st := s.ps.Step
 	clk := r.cfg.Clock
+	if r.cfg.Done[st.ID] {
+		s.outcome.Reason = "ran before the run resumed"
+		return
+	}
 	skip := func(reason string) {
 		s.outcome.Skipped, s.outcome.Reason = true, reason
 		r.log.Info("step skipped", "step", st.ID, "reason", reason)
