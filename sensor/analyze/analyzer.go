@@ -128,8 +128,37 @@ func (a *Analyzer) emit() {
 // begin resets the shared record for a new message and returns it.
 func (a *Analyzer) begin(src, dst netip.AddrPort, tr Transport, p Protocol, d Direction, ts time.Time, frame uint64) *Record {
 	r := &a.rec
-	*r = Record{Time: ts, Frame: frame, Flow: Flow{Src: src, Dst: dst, Transport: tr}, Protocol: p, Dir: d}
+	r.reset()
+	r.Time, r.Frame, r.Flow, r.Protocol, r.Dir = ts, frame, Flow{Src: src, Dst: dst, Transport: tr}, p, d
 	return r
+}
+
+// reset makes r equal to Record{} without rewriting the whole of its lists
+// (values, device objects, DNP3 objects: about 1.4 KB, most of the record,
+// which the analyzer resets for every message). The analyzer fills a list
+// from its start and counts what it fills, so entries beyond the count are
+// already zero and only the counted ones are cleared; Emit callbacks must
+// not modify the record. TestRecordReset checks that every field is reset.
+func (r *Record) reset() {
+	m, d := &r.Modbus, &r.DNP3
+	clear(m.Values[:min(max(m.NValues, 0), MaxValues)])
+	clear(m.DeviceID[:min(max(m.NDeviceID, 0), MaxDeviceObjects)])
+	clear(d.Objects[:min(max(d.NObjects, 0), MaxObjects)])
+
+	r.Time, r.Frame, r.Flow, r.Protocol, r.Dir = time.Time{}, 0, Flow{}, ProtoUnknown, Request
+	r.Valid, r.Anomalies, r.Detail, r.Dropped, r.Len = false, 0, "", 0, 0
+	r.Matched, r.ReqFrame, r.Latency = false, 0, 0
+
+	m.TransactionID, m.UnitID, m.Function, m.Exception = 0, 0, 0, 0
+	m.SubFunction, m.HasSubFunction = 0, false
+	m.Address, m.Quantity, m.WriteAddress, m.WriteQuantity = 0, 0, 0, 0
+	m.NValues, m.ValuesTruncated = 0, false
+	m.MEIType, m.ReadDeviceIDCode, m.ObjectID = 0, 0, 0
+	m.NDeviceID, m.DeviceIDTruncated = 0, false
+
+	d.LinkSrc, d.LinkDst, d.LinkControl = 0, 0, 0
+	d.HasApp, d.AppControl, d.AppFunction, d.IIN = false, 0, 0, 0
+	d.NObjects, d.NObjectHeaders, d.ObjectsTruncated = 0, 0, false
 }
 
 // connState is where a connection is in protocol detection.

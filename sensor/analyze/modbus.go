@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/otrange/otrange/protocol/modbus"
@@ -11,7 +12,6 @@ import (
 
 // pendingReq is a Modbus request awaiting its response.
 type pendingReq struct {
-	used              bool
 	tid               uint16
 	unit              uint8
 	fn                modbus.FunctionCode
@@ -25,8 +25,8 @@ type pendingReq struct {
 // (0 client to server, 1 server to client) and the pending requests.
 type modbusConn struct {
 	streams [2]*modbus.Stream
-	tail    [2]bool // the direction's buffered bytes are left over after an ADU
-	pending []pendingReq
+	tail    [2]bool      // the direction's buffered bytes are left over after an ADU
+	pending []pendingReq // awaiting a response, in arrival order; at most cap(pending)
 	adu     modbus.ADU
 	req     modbus.Request
 	resp    modbus.Response
@@ -35,7 +35,7 @@ type modbusConn struct {
 func newModbusConn(cfg Config) *modbusConn {
 	return &modbusConn{
 		streams: [2]*modbus.Stream{modbus.NewStream(cfg.MaxStreamBytes), modbus.NewStream(cfg.MaxStreamBytes)},
-		pending: make([]pendingReq, cfg.MaxPending),
+		pending: make([]pendingReq, 0, cfg.MaxPending),
 	}
 }
 
@@ -207,43 +207,40 @@ func (m *modbusConn) request(a *Analyzer, r *Record) {
 	m.addPending(a, r)
 }
 
-// addPending records the request for matching, evicting the oldest entry
-// when the table is full.
+// addPending records the request for matching: it replaces a pending
+// request with the same transaction and unit ids; when the table is full,
+// the oldest request is evicted and counted.
 func (m *modbusConn) addPending(a *Analyzer, r *Record) {
 	f := &r.Modbus
-	slot, oldest := -1, -1
-	for i := range m.pending {
-		p := &m.pending[i]
-		switch {
-		case p.used && p.tid == f.TransactionID && p.unit == f.UnitID:
-			slot = i // a reused transaction id replaces the old request
-		case !p.used && slot < 0:
-			slot = i
-		case p.used && (oldest < 0 || p.frame < m.pending[oldest].frame):
-			oldest = i
-		}
-		if slot >= 0 && m.pending[slot].used {
-			break
-		}
-	}
-	if slot < 0 {
-		slot = oldest
-		a.evicted.Add(1)
-	}
-	m.pending[slot] = pendingReq{
-		used: true, tid: f.TransactionID, unit: f.UnitID, fn: modbus.FunctionCode(f.Function), sub: f.SubFunction,
+	p := pendingReq{
+		tid: f.TransactionID, unit: f.UnitID, fn: modbus.FunctionCode(f.Function), sub: f.SubFunction,
 		address: f.Address, quantity: f.Quantity, frame: r.Frame, ts: r.Time,
 	}
+	for i := range m.pending {
+		if q := &m.pending[i]; q.tid == p.tid && q.unit == p.unit {
+			*q = p // a reused transaction id replaces the old request
+			return
+		}
+	}
+	if len(m.pending) == cap(m.pending) {
+		oldest := 0
+		for i := range m.pending {
+			if m.pending[i].frame < m.pending[oldest].frame {
+				oldest = i
+			}
+		}
+		m.pending = slices.Delete(m.pending, oldest, oldest+1)
+		a.evicted.Add(1)
+	}
+	m.pending = append(m.pending, p)
 }
 
 // takePending removes and returns the request a response answers.
 func (m *modbusConn) takePending(tid uint16, unit uint8) (pendingReq, bool) {
 	for i := range m.pending {
-		p := &m.pending[i]
-		if p.used && p.tid == tid && p.unit == unit {
-			out := *p
-			p.used = false
-			return out, true
+		if p := m.pending[i]; p.tid == tid && p.unit == unit {
+			m.pending = slices.Delete(m.pending, i, i+1)
+			return p, true
 		}
 	}
 	return pendingReq{}, false
