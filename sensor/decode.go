@@ -32,9 +32,8 @@ type decoder struct {
 	loop    layers.Loopback
 	ip4     layers.IPv4
 	ip6     layers.IPv6
-	tcp     layers.TCP
-	udp     layers.UDP
-	payload gopacket.Payload
+	tcp     tcpLayer
+	udp     udpLayer
 	decoded []gopacket.LayerType
 	pkt     packet
 }
@@ -48,9 +47,24 @@ type packet struct {
 	payload        []byte // UDP payload
 }
 
+// tcpLayer and udpLayer are the transport layers, after which decoding
+// stops: the payload goes on as bytes (to reassembly, to the analyzer), so
+// gopacket need not look up a layer type by port for every packet and then
+// decode the payload as a layer.
+type (
+	tcpLayer struct{ layers.TCP }
+	udpLayer struct{ layers.UDP }
+)
+
+// NextLayerType implements gopacket.DecodingLayer: nothing follows.
+func (*tcpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
+
+// NextLayerType implements gopacket.DecodingLayer: nothing follows.
+func (*udpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
+
 func newDecoder(link layers.LinkType) *decoder {
 	d := &decoder{decoded: make([]gopacket.LayerType, 0, 8)}
-	layersList := []gopacket.DecodingLayer{&d.eth, &d.vlan, &d.sll, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp, &d.payload}
+	layersList := []gopacket.DecodingLayer{&d.eth, &d.vlan, &d.sll, &d.loop, &d.ip4, &d.ip6, &d.tcp, &d.udp}
 	mk := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
 		p := gopacket.NewDecodingLayerParser(first)
 		p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
@@ -95,7 +109,7 @@ func (d *decoder) decode(data []byte) transport {
 		case layers.LayerTypeIPv6:
 			srcIP, dstIP = d.ip6.SrcIP, d.ip6.DstIP
 		case layers.LayerTypeTCP:
-			t := &d.tcp
+			t := &d.tcp.TCP
 			if len(t.Contents) < 14 || srcIP == nil {
 				return transError
 			}
