@@ -65,8 +65,14 @@ fuzz:
 	  done; \
 	done
 
+# Go benchmarks of every package; the whole-pipeline sensor benchmark on one
+# core (1,000,000 packets against a bare read loop and tshark), and the
+# 100-PLC plant's CPU, memory and tick jitter over a steady-state window.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) \
+	  $$($(GO) list ./... | grep -v -e '/sensor$$' -e '/simulator$$')
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -cpu 1 ./sensor
+	$(GO) test -run '^$$' -bench BenchmarkPlant100 -benchtime 1x ./simulator
 
 # A capture of the plant's benign traffic (HMI polling, EWS maintenance),
 # checked with tshark and the sensor: make capture MINUTES=3 OUT=data/plant.pcap
