@@ -6,8 +6,10 @@ import (
 	"fmt"
 	htmpl "html/template"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	ttmpl "text/template"
 	"time"
@@ -22,6 +24,14 @@ var funcs = map[string]any{
 	"pct":  func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	"dur":  fmtDuration,
 	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"rules": func(m map[string]int) string {
+		keys := slices.Sorted(maps.Keys(m))
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s ×%d", k, m[k])
+		}
+		return strings.Join(parts, ", ")
+	},
 }
 
 var (
