@@ -491,6 +491,58 @@ func TestExerciseInBrowser(t *testing.T) {
 		fac.wait("facilitator sees it", `[...document.querySelectorAll("#timeline li[data-kind=decision]")].some(li => li.textContent.includes("Isolate the intake PLC"))`)
 	})
 
+	t.Run("playbook checklist with a safety gate", func(t *testing.T) {
+		const pb = "plc-unauthorized-write"
+		card := fmt.Sprintf(`article.checklist[data-playbook=%q]`, pb)
+		step := func(id string) string { return fmt.Sprintf(`%s li[data-step=%q]`, card, id) }
+		// The alert of the SOC subtest (T0836, T0855 from 127.66.0.1 to the
+		// intake PLC) matches the playbook; the form is filled from it.
+		ic.wait("matched", fmt.Sprintf(`document.querySelector('#pb-matched li[data-playbook=%q] button[data-choose]') !== null && document.getElementById("pb-device").value === "plc-intake" && document.getElementById("pb-source").value === "127.66.0.1"`, pb))
+		if !op.truth(`document.getElementById("pb-open-box").hidden && document.getElementById("playbooks") !== null`) {
+			t.Error("the operator may open playbooks")
+		}
+		ic.do("choose", chromedp.Click(chromedp.CSS(fmt.Sprintf(`#pb-matched li[data-playbook=%q] button[data-choose]`, pb))))
+		ic.do("bind another source", js(`document.getElementById("pb-source").value = ""`), chromedp.SendKeys(chromedp.CSS("#pb-source"), "127.66.0.9"),
+			chromedp.Click(chromedp.CSS("#pb-open-btn")))
+		for _, p := range append(participants, fac) {
+			p.wait("checklist shown", `document.querySelector(`+"`"+card+"`"+`) !== null && document.querySelector(`+"`"+card+"`"+`).textContent.includes("source 127.66.0.9")`)
+		}
+		if !soc.truth(`[...document.querySelectorAll("#pb-todo li")].some(li => li.dataset.step === "ct-block-plc")`) {
+			t.Errorf("the SOC's to-do: %s", soc.eval(`document.getElementById("pb-todo").textContent`))
+		}
+		if !op.truth(`document.querySelector('` + step("ct-block-plc") + ` button') === null && document.querySelector('` + step("prep-manual") + ` button[data-act=check]') !== null`) {
+			t.Error("the operator has buttons for a step that is not its own, or none for its own")
+		}
+		attacker := netip.MustParseAddr("127.66.0.9")
+		soc.do("check the gated step", chromedp.Click(chromedp.CSS(step("ct-block-plc")+` button[data-act=check]`)))
+		for _, p := range []*page{soc, ot} {
+			p.wait("waiting for the gate", `document.querySelector('`+step("ct-block-plc")+`').dataset.state === "waiting"`)
+		}
+		if !fw.Allowed("plc-intake", attacker) {
+			t.Fatal("the range action ran before the approver approved")
+		}
+		if soc.truth(`document.querySelector('` + step("ct-block-plc") + ` button[data-act=approve]') !== null`) {
+			t.Error("the SOC analyst may approve its own gated step")
+		}
+		ot.do("approve", chromedp.Click(chromedp.CSS(step("ct-block-plc")+` button[data-act=approve]`)))
+		ot.wait("confirmation asked", `document.getElementById("confirm").open && document.getElementById("confirm-text").textContent.includes("127.66.0.9")`)
+		ot.do("confirm", chromedp.Click(chromedp.CSS("#confirm-ok")))
+		eventually(t, "the gated block to reach the firewall", func() bool { return !fw.Allowed("plc-intake", attacker) })
+		soc.wait("done", `document.querySelector('`+step("ct-block-plc")+`').dataset.state === "done"`)
+
+		ot.do("decide", chromedp.SetValue(chromedp.CSS(step("da-legitimate")+` select`), "da-declare"), chromedp.Click(chromedp.CSS(step("da-legitimate")+` button[data-act=decide]`)))
+		op.wait("settled", `document.querySelector('`+step("da-legitimate")+`').dataset.state === "done"`)
+		op.do("open skip", chromedp.Click(chromedp.CSS(step("prep-manual")+` details.skip-step summary`)))
+		op.wait("skip open", `document.querySelector('`+step("prep-manual")+` details.skip-step').open`)
+		op.do("skip", chromedp.SendKeys(chromedp.CSS(step("prep-manual")+` input`), "procedure reviewed last week"), chromedp.Click(chromedp.CSS(step("prep-manual")+` button[data-act=skip]`)))
+		fac.wait("adherence", fmt.Sprintf(`document.querySelector('[data-adherence=%q]') !== null && document.querySelector('[data-adherence=%q]').textContent.includes("2 of ") && document.querySelector('[data-adherence=%q]').textContent.includes("1 skipped")`, pb, pb, pb))
+		op.wait("decision shown", `document.querySelector('`+step("da-legitimate")+`').dataset.state === "done" && document.querySelector('`+step("prep-manual")+`').dataset.state === "skipped"`)
+		fac.wait("in the timeline", `[...document.querySelectorAll("#timeline li[data-kind=playbook]")].some(li => li.textContent.includes("ct-block-plc done") && li.textContent.includes("approved by OT engineer"))`)
+		if ic.truth(`document.querySelector('#pb-matched li[data-playbook="plc-unauthorized-write"] button[data-choose]') !== null`) {
+			t.Error("an open playbook is offered again")
+		}
+	})
+
 	t.Run("chat is shown as text", func(t *testing.T) {
 		soc.do("chat", chromedp.SendKeys(chromedp.CSS("#chat-text"), `<img src=x onerror="window.pwned=1">hello ops`), chromedp.Click(chromedp.CSS("#chat-send")))
 		op.wait("chat", `document.getElementById("chat-log").textContent.includes("<img src=x") && document.getElementById("chat-log").textContent.includes("hello ops")`)

@@ -6,17 +6,18 @@ import {EventStream, loadAll} from "./stream.js";
 import {PlantFeed, mountHMI} from "./plant.js";
 import {mountTimeline, mountInjects, mountChat, mountDecisions, mountAlerts, mountAssets, mountDevices} from "./views.js";
 import {mountFacilitator} from "./facilitator.js";
+import {mountPlaybooks} from "./playbooks.js";
 
 // Which panels each role gets. Roles not listed (comms_legal, observer,
 // custom ones) get the shared ones.
 const layouts = {
-  facilitator: ["facilitator", "timeline", "injects", "chat", "alerts", "devices", "hmi"],
-  operator: ["hmi", "injects", "timeline", "chat"],
-  it_soc_analyst: ["alerts", "injects", "assets", "timeline", "chat"],
-  ot_engineer: ["devices", "hmi", "injects", "timeline", "chat"],
-  incident_commander: ["decisions", "injects", "timeline", "chat"],
+  facilitator: ["facilitator", "playbooks", "timeline", "injects", "chat", "alerts", "devices", "hmi"],
+  operator: ["hmi", "injects", "playbooks", "timeline", "chat"],
+  it_soc_analyst: ["alerts", "injects", "playbooks", "assets", "timeline", "chat"],
+  ot_engineer: ["devices", "hmi", "injects", "playbooks", "timeline", "chat"],
+  incident_commander: ["playbooks", "decisions", "injects", "timeline", "chat"],
 };
-const sharedLayout = ["injects", "timeline", "chat"];
+const sharedLayout = ["injects", "playbooks", "timeline", "chat"];
 const commandRoles = ["facilitator", "operator", "ot_engineer"];
 
 function notice(text, bad) {
@@ -90,6 +91,7 @@ async function main() {
     injects: (r) => mountInjects(r, ctx),
     chat: (r) => mountChat(r, ctx),
     decisions: (r) => mountDecisions(r, ctx),
+    playbooks: (r) => mountPlaybooks(r, ctx),
     alerts: (r) => mountAlerts(r, ctx),
     assets: (r) => mountAssets(r, ctx),
     devices: (r) => mountDevices(r, ctx, feed),

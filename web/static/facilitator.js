@@ -94,6 +94,65 @@ export function mountFacilitator(root, ctx) {
     announce(injectStatus.textContent);
   };
 
+  // Held injects: while held, the scenario's injects wait here for the
+  // facilitator to release or drop each one.
+  const holdToggle = root.querySelector("#hold-toggle");
+  const holdStatus = root.querySelector("#hold-status");
+  const held = root.querySelector("#held");
+  const heldCount = root.querySelector("#held-count");
+  const finished = () => ctx.x.state === "finished" || ctx.x.state === "cancelled";
+  holdToggle.onchange = async () => {
+    const hold = holdToggle.checked;
+    holdToggle.disabled = true;
+    try {
+      await ctx.call("POST", "/injects/hold", {hold});
+      holdStatus.textContent = hold ? "The scenario's injects now wait for you below." : "The scenario's injects now go straight to their roles.";
+    } catch (e) {
+      holdToggle.checked = !hold;
+      holdStatus.textContent = "Not changed: " + e.message;
+    }
+    holdToggle.disabled = ctx.replay;
+    announce(holdStatus.textContent);
+  };
+  holdToggle.disabled = ctx.replay;
+
+  let pendingTimer = 0;
+  function schedulePending(ms) {
+    clearTimeout(pendingTimer);
+    pendingTimer = setTimeout(loadPending, ms);
+  }
+  async function loadPending() {
+    let list;
+    try {
+      list = await ctx.call("GET", "/injects/pending");
+    } catch (e) {
+      holdStatus.textContent = "Held injects unavailable: " + e.message;
+      return;
+    }
+    heldCount.textContent = String(list.length);
+    const focusKey = held.contains(document.activeElement) ? document.activeElement.dataset.key : "";
+    held.replaceChildren(...(list.length ? list.slice(0, 200).map((p) => h("li", {"data-event": p.event_id, class: "inject"},
+      h("div", {class: "meta"}, fmtClock(p.clock) + " · step " + (p.step || "–") + " · to " + ((p.roles || []).length ? p.roles.map(roleLabel).join(", ") : "everyone")),
+      h("div", {class: "text"}, p.text || ""),
+      finished() || ctx.replay ? h("div", {class: "muted"}, "never released") : h("div", {class: "row"},
+        h("button", {type: "button", class: "primary small", "data-key": "rel-" + p.event_id, "data-release": p.event_id, onclick: () => settle(p, "release")}, "Release"),
+        h("button", {type: "button", class: "small", "data-key": "drop-" + p.event_id, "data-drop": p.event_id, onclick: () => settle(p, "drop")}, "Drop"))))
+      : [h("li", {class: "muted"}, "No inject is waiting.")]));
+    if (list.length > 200) held.append(h("li", {class: "muted"}, (list.length - 200) + " more not shown"));
+    if (focusKey) held.querySelector(`[data-key="${focusKey}"]`)?.focus();
+  }
+  async function settle(p, action) {
+    if (action === "drop" && !(await confirmDialog(`Drop the inject to ${(p.roles || []).map(roleLabel).join(", ") || "everyone"}? Nobody will get it.`, "Drop inject"))) return;
+    try {
+      await ctx.call("POST", "/injects/pending/" + encodeURIComponent(p.event_id), {action});
+      holdStatus.textContent = action === "release" ? "Released to " + ((p.roles || []).map(roleLabel).join(", ") || "everyone") + "." : "Dropped.";
+    } catch (e) {
+      holdStatus.textContent = (action === "release" ? "Not released: " : "Not dropped: ") + e.message;
+    }
+    announce(holdStatus.textContent);
+    loadPending();
+  }
+
   // Score.
   let scoreTimer = 0, scoreDue = false;
   async function loadScore() {
@@ -166,6 +225,7 @@ export function mountFacilitator(root, ctx) {
 
   renderControls(ctx.x);
   loadScore();
+  loadPending();
   return {
     onExercise(x) { renderControls(x); },
     onEvent(ev, live) {
@@ -174,6 +234,8 @@ export function mountFacilitator(root, ctx) {
       a.count++;
       a.last = ev;
       activity.set(tm, a);
+      if (ev.kind === "inject.mode") holdToggle.checked = !!(ev.payload && ev.payload.hold);
+      if (ev.kind === "inject.held" || ev.kind === "inject.released") schedulePending(live ? 100 : 300);
       if (ev.kind === "scenario.step") {
         root.querySelector("#steps-empty")?.remove();
         const p = ev.payload || {};

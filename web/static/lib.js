@@ -174,10 +174,36 @@ export function describe(ev) {
     case "operator.command": return roleLabel(p.by) + " set " + p.tag + " = " + p.value + (p.error ? " FAILED: " + p.error : "");
     case "decision": return "Decision" + (p.name ? " by " + p.name : "") + ": " + p.text + (p.rationale ? " — because " + p.rationale : "");
     case "chat": return (p.name || roleLabel(p.role)) + ": " + p.text;
-    case "playbook": return "Playbook " + p.playbook + " step " + p.step + " " + p.status + (p.by ? " by " + roleLabel(p.by) : "");
+    case "playbook": return "Playbook " + p.playbook + ": step " + p.step + " " + playbookVerb(p) + (p.role ? " by " + roleLabel(p.role) : "") +
+      (p.approver && p.kind !== "playbook.step.approved" ? ", approved by " + roleLabel(p.approver) : "") +
+      (p.action ? " (range action " + p.action.kind + (p.action.device ? " " + p.action.device : "") + (p.action.source ? " " + p.action.source : "") + ")" : "") +
+      (p.error ? " — " + p.error : "") + (p.late ? " (late)" : "") + (p.out_of_order ? " (out of order)" : "");
+    case "playbook.activated": return "Playbook " + p.playbook + " opened by " + roleLabel(p.by) + bindingText(p.bindings);
+    case "inject.held": return "Inject held for the facilitator" + (p.roles && p.roles.length ? " (to " + p.roles.map(roleLabel).join(", ") + ")" : "") + ": " + p.text;
+    case "inject.released": return "Held inject " + p.held + (p.action === "drop" ? " dropped" : " released");
+    case "inject.mode": return p.hold ? "Scenario injects are held for the facilitator" : "Scenario injects go straight to their roles";
   }
   const s = JSON.stringify(p);
   return ev.kind + (s && s !== "null" ? " " + (s.length > 160 ? s.slice(0, 160) + "…" : s) : "");
+}
+
+// playbookVerb says what a checklist event did to its step.
+export function playbookVerb(p) {
+  switch (p.kind) {
+    case "playbook.step.requested": return "checked, waiting for " + (p.approver ? roleLabel(p.approver) : "its approver");
+    case "playbook.step.approved": return "approved (waiting for its owner)";
+    case "playbook.step.done": return "done";
+    case "playbook.step.skipped": return "skipped" + (p.reason ? " (" + p.reason + ")" : "");
+    case "playbook.step.decided": return "decided: " + p.branch + (p.next ? " → " + p.next : "");
+    case "playbook.action.failed": return "range action FAILED";
+  }
+  return p.kind || "updated";
+}
+
+function bindingText(b) {
+  if (!b) return "";
+  const parts = Object.entries(b).map(([k, v]) => k + " " + v);
+  return parts.length ? " (" + parts.join(", ") + ")" : "";
 }
 
 // team names the side an event came from, for the facilitator's filter.
