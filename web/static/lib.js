@@ -91,6 +91,7 @@ const roleNames = {
   incident_commander: "Incident commander",
   comms_legal: "Communications / legal",
   observer: "Observer",
+  plant_manager: "Plant manager",
 };
 export const roleLabel = (r) => roleNames[r] || r;
 export const defaultRoles = ["it_soc_analyst", "ot_engineer", "operator", "incident_commander", "comms_legal", "observer"];

@@ -281,7 +281,8 @@ export function mountPlaybooks(root, ctx) {
   function gateText(s) {
     if (!s.approver) return null;
     return h("div", {class: "gate-note" + (s.approved_at ? " ok" : "")},
-      "Safety gate: " + roleLabel(s.approver) + " must approve" + (s.approved_at ? " — approved " + fmtTime(s.approved_at) : s.state === "waiting" ? " — checked, waiting for approval" : ""));
+      "Safety gate: " + roleLabel(s.approver) + " must approve" +
+        (!s.approved_at && s.approver !== "facilitator" && !(ctx.x.roles || []).includes(s.approver) ? " (nobody in this exercise has that role)" : "") + (s.approved_at ? " — approved " + fmtTime(s.approved_at) : s.state === "waiting" ? " — checked, waiting for approval" : ""));
   }
 
   function stepItem(pb, s, d, todo) {
