@@ -79,8 +79,8 @@ func ParseEVE(line []byte) (Alert, bool, error) {
 	var err error
 	switch {
 	case e.EventType == "alert" && e.Alert != nil:
-		a.Rule = strconv.FormatInt(e.Alert.SignatureID, 10)
-		a.Name = e.Alert.Signature
+		a.Rule = e.Alert.Signature
+		a.Name = "sid " + strconv.FormatInt(e.Alert.SignatureID, 10)
 		var meta []string
 		for k, vs := range e.Alert.Metadata {
 			meta = append(meta, k+"="+strings.Join(vs, ","))

@@ -36,7 +36,7 @@ const (
 const (
 	DefaultSpeed       = 1000
 	DefaultPlantSpeed  = 100
-	DefaultSubnet      = 200
+	DefaultSubnet      = 120
 	DefaultMinBenign   = 10 * time.Second
 	DefaultSettle      = time.Second
 	DefaultMaintenance = 3 * time.Second
@@ -55,7 +55,7 @@ type Config struct {
 	// Subnet is the second octet of the first run's addresses: run i (the
 	// benign run last) moves the plant, the attacker and the IT hosts from
 	// 127.A.x.y to 127.(Subnet+i).x.y, so runs side by side never mix on
-	// the wire (default 200).
+	// the wire (default 120).
 	Subnet int
 	// Parallel is how many scenarios run at once (default 1). The benign
 	// run goes alongside all of them.

@@ -51,6 +51,14 @@ func label(dir string, run *Run, recs []exercise.StepRecord) error {
 	}); err != nil {
 		return err
 	}
+	// The recorded flows of every step: a sweep's window may hold the next
+	// steps' connections between the same hosts, which are theirs.
+	var exact stepFlows
+	for _, rec := range recs {
+		if rec.Action != "net.discover" {
+			exact.pairs = append(exact.pairs, flowsOf(&StepLabel{Flows: rec.Flows, Action: rec.Action}).pairs...)
+		}
+	}
 	run.Steps = make([]StepLabel, 0, len(recs))
 	for _, rec := range recs {
 		s := StepLabel{Step: rec.Step, Name: rec.Name, Phase: rec.Phase, Action: rec.Action, Target: rec.Target,
@@ -58,7 +66,7 @@ func label(dir string, run *Run, recs []exercise.StepRecord) error {
 			StartClock: rec.StartClock, EndClock: rec.EndClock, Flows: rec.Flows, Succeeded: rec.Succeeded,
 			Error: rec.Error, Network: network(rec.Action), Requests: rec.Frames, Frames: []uint64{}}
 		if s.Network {
-			labelStep(&s, pkts, reqs)
+			labelStep(&s, pkts, reqs, &exact)
 		} else {
 			s.Complete = true
 		}
@@ -74,7 +82,9 @@ type request struct {
 	t        time.Time
 }
 
-func labelStep(s *StepLabel, pkts []packet, reqs []request) {
+// labelStep finds the step's frames and requests; a sweep leaves the
+// frames on other steps' recorded flows (others) to them.
+func labelStep(s *StepLabel, pkts []packet, reqs []request, others *stepFlows) {
 	f := flowsOf(s)
 	from, to := s.Start.Add(-frameLead), s.End.Add(frameTail)
 	for _, p := range pkts {
@@ -82,6 +92,9 @@ func labelStep(s *StepLabel, pkts []packet, reqs []request) {
 			continue
 		}
 		if !f.match(p.Src.Addr(), p.Src.Port(), p.Dst.Addr(), p.Dst.Port()) {
+			continue
+		}
+		if f.wide && others.match(p.Src.Addr(), p.Src.Port(), p.Dst.Addr(), p.Dst.Port()) {
 			continue
 		}
 		if len(s.Frames) >= MaxStepFrames {

@@ -399,6 +399,9 @@ func scoreRun(r *Run, as []Alert, cfg ScoreConfig) ScenarioScore {
 // ports) came within d before the step started.
 func alertedBefore(st *StepLabel, as []Alert, d time.Duration) bool {
 	f := flowsOf(st)
+	if f.wide && f.dst.Bits() < f.dst.Addr().BitLen() {
+		return false // a sweep: a detector alerts per pair, and the pairs are new
+	}
 	for i := range f.pairs {
 		f.pairs[i] = endpoints{netip.AddrPortFrom(f.pairs[i].a.Addr(), 0), netip.AddrPortFrom(f.pairs[i].b.Addr(), 0)}
 	}
