@@ -3,7 +3,6 @@ package validate
 import (
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -231,5 +230,3 @@ func FramesCSV(dir string, w io.Writer, ds *Dataset) error {
 func csvTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
 
 func csvSeconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
-
-var errNoRuns = errors.New("validate: the dataset has no runs")

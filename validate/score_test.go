@@ -40,14 +40,13 @@ func handDataset(t0 time.Time) *Dataset {
 
 // handAlert is one alert of the hand-made files.
 type handAlert struct {
-	at               time.Duration
-	src              string
-	sport            uint16
-	dst              string
-	dport            uint16
-	rule, technique  string
-	log              bool
-	wantStep, reason string
+	at              time.Duration
+	src             string
+	sport           uint16
+	dst             string
+	dport           uint16
+	rule, technique string
+	log             bool
 }
 
 // handAlerts: one alert on the write's flow, one in the scenario run that
