@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/otrange/otrange/sensor/rules"
 )
 
 // TestLintCommand: Lint over the fixture folder prints every finding of
@@ -44,7 +46,7 @@ func TestLintCommand(t *testing.T) {
 		t.Error("a missing path was not an error")
 	}
 	b.Reset()
-	if n, err := Lint(&b, []string{"library"}, Options{Catalog: defaultPlant}); n != 0 || err != nil {
+	if n, err := Lint(&b, []string{"library"}, Options{Catalog: defaultPlant, Rules: rules.IDs()}); n != 0 || err != nil {
 		t.Errorf("library: %d errors, %v:\n%s", n, err, b.String())
 	}
 }

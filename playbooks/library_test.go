@@ -7,12 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otrange/otrange/sensor/rules"
 	"golang.org/x/net/html"
 )
 
 func library(t *testing.T) []*Playbook {
 	t.Helper()
-	pbs, err := Library(Options{Catalog: defaultPlant})
+	pbs, err := Library(Options{Catalog: defaultPlant, Rules: rules.IDs()})
 	if err != nil {
 		t.Fatalf("library: %v", err)
 	}

@@ -36,6 +36,9 @@ type Catalog interface {
 type Options struct {
 	// Catalog, if not nil, checks the devices of range actions.
 	Catalog Catalog
+	// Rules, if not empty, are the detector's rule ids: an answered rule
+	// outside them is warned about (it may be another detector's).
+	Rules []string
 }
 
 // controllerKinds are the device kinds whose mode, program and setpoints a
@@ -400,6 +403,8 @@ func (p *parser) answersOf(n *yaml.Node) Answers {
 			a.Rules = p.strs(v, "rules", nil, func(c *yaml.Node, s string) {
 				if !ruleRe.MatchString(s) {
 					p.d.errf(c, "rule id %q must be dotted lower-case words, e.g. modbus.write.unauthorized", s)
+				} else if len(p.opts.Rules) > 0 && !slices.Contains(p.opts.Rules, s) {
+					p.d.warnf(c, "rule %q is not one of the sensor's rules (otrange sensor rules lists them)", s)
 				}
 			})
 		},

@@ -205,11 +205,14 @@ func Generate(ctx context.Context, cfg Config) (*Dataset, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cfg.Progress(Progress{Done: done, Total: n, Run: sc.ID, Phase: "start"})
+			mu.Lock()
+			d := done
+			mu.Unlock()
+			cfg.Progress(Progress{Done: d, Total: n, Run: sc.ID, Phase: "start"})
 			runs[i], errs[i] = runScenario(ctx, &cfg, sc, cfg.Subnet+i)
 			mu.Lock()
 			done++
-			d := done
+			d = done
 			mu.Unlock()
 			cfg.Progress(Progress{Done: d, Total: n, Run: sc.ID, Phase: "done"})
 		}()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/otrange/otrange/playbooks"
 	scenario "github.com/otrange/otrange/scenarios"
+	"github.com/otrange/otrange/sensor/rules"
 	"github.com/otrange/otrange/simulator"
 )
 
@@ -118,7 +119,7 @@ func runPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		n, err := playbooks.Lint(stdout, fs.Args(), playbooks.Options{Catalog: cat})
+		n, err := playbooks.Lint(stdout, fs.Args(), playbooks.Options{Catalog: cat, Rules: rules.IDs()})
 		if err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ func commands() []command {
 		{"attack", "send one attack against the range", runAttack},
 		{"scenario", "lint, list and show attack scenarios", runScenario},
 		{"playbook", "lint, list, show and render joint IT/OT response playbooks", runPlaybook},
+		{"validate", "score a detector against the scenario library (labelled captures, reports)", runValidate},
 		{"version", "print the version", func(_ context.Context, _ []string, out, _ io.Writer) error {
 			fmt.Fprintln(out, "otrange", version)
 			return nil

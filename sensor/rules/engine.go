@@ -155,6 +155,15 @@ func List() []Info {
 	return out
 }
 
+// IDs returns every rule's id, in catalog order.
+func IDs() []string {
+	out := make([]string, len(catalog))
+	for i, r := range catalog {
+		out[i] = r.ID
+	}
+	return out
+}
+
 // Config configures an Engine.
 type Config struct {
 	Sensor  string     // sensor name in alerts; "" means "otrange"
