@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/otrange/otrange/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
@@ -111,7 +111,6 @@ var (
 	techRe   = regexp.MustCompile(`^T0[89][0-9][0-9](\.[0-9]{3})?$`)
 	ruleRe   = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
 	deviceRe = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
-	yamlErr  = regexp.MustCompile(`^yaml: line ([0-9]+): (.*)$`)
 )
 
 // Parse reads and lints one playbook from data; name is the file name used
@@ -174,12 +173,8 @@ func yamlError(d *diags, err error) {
 	if te, ok := err.(*yaml.TypeError); ok && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
-	if m := yamlErr.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		d.at(line, 1, false, "YAML: %s", m[2])
-		return
-	}
-	d.at(1, 1, false, "YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+	line, text, _ := yamlstrict.SyntaxError(msg)
+	d.at(line, 1, false, "YAML: %s", text)
 }
 
 // parser decodes the node tree strictly and remembers where things were for

@@ -10,9 +10,9 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/otrange/otrange/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
@@ -30,7 +30,6 @@ var (
 	v19Re       = regexp.MustCompile(`^T[01]\d{3}(\.\d{3})?$`)
 	ruleRe      = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
 	mimeRe      = regexp.MustCompile(`^[a-z]+/[a-z0-9.+-]+$`)
-	yamlLineRe  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
 // Load reads and parses a scenario file; see Parse.
@@ -118,16 +117,12 @@ func yamlError(c *collector, err error) {
 }
 
 func yamlLine(c *collector, m string) {
-	if g := yamlLineRe.FindStringSubmatch(m); g != nil {
-		n, _ := strconv.Atoi(g[1])
-		if strings.HasPrefix(g[2], "did not find expected") {
-			// yaml.v3 counts parser errors' lines from 0 (scanner errors from 1).
-			n++
-		}
-		c.at(n, 1, "YAML syntax: %s", g[2])
-		return
+	line, text, ok := yamlstrict.SyntaxError(m)
+	if ok && strings.HasPrefix(text, "did not find expected") {
+		// yaml.v3 counts parser errors' lines from 0 (scanner errors from 1).
+		line++
 	}
-	c.at(1, 1, "YAML syntax: %s", strings.TrimPrefix(m, "yaml: "))
+	c.at(line, 1, "YAML syntax: %s", text)
 }
 
 type linter struct {
@@ -172,7 +167,7 @@ func (l *linter) errf(path, format string, args ...any) { l.c.node(l.node(path),
 func (l *linter) missing(path, what string) {
 	key, _, _ := strings.Cut(what, " ")
 	key = strings.TrimSuffix(key, ":")
-	if _, present := l.d.keys[join(path, key)]; present || l.d.failed[path] {
+	if _, present := l.d.keys[yamlstrict.Join(path, key)]; present || l.d.failed[path] {
 		return
 	}
 	l.c.node(l.node(path), "missing %s", what)
@@ -225,7 +220,7 @@ func (l *linter) references() {
 		l.missing("", "references: cite the public reports the scenario is grounded in")
 	}
 	for i, r := range l.s.References {
-		p := index("references", i)
+		p := yamlstrict.Index("references", i)
 		if strings.TrimSpace(r.Title) == "" {
 			l.missing(p, "title")
 		}
@@ -244,7 +239,7 @@ func (l *linter) techniques(path string, ts []Technique, required bool) {
 	}
 	seen := map[string]bool{}
 	for i, t := range ts {
-		p := index(path, i)
+		p := yamlstrict.Index(path, i)
 		if !techniqueRe.MatchString(t.ID) {
 			l.errf(p, "technique %q is not an ATT&CK for ICS id (T0 and three digits, e.g. T0836)", t.ID)
 		}
@@ -267,7 +262,7 @@ func (l *linter) techniques(path string, ts []Technique, required bool) {
 func (l *linter) roles() {
 	custom := map[string]bool{}
 	for i, r := range l.s.CustomRoles {
-		p := index("custom_roles", i)
+		p := yamlstrict.Index("custom_roles", i)
 		switch {
 		case r.ID == "":
 			l.missing(p, "id")
@@ -288,7 +283,7 @@ func (l *linter) roles() {
 	}
 	seen := map[string]bool{}
 	for i, r := range l.s.Roles {
-		p := index("roles", i)
+		p := yamlstrict.Index("roles", i)
 		if !isBuiltinRole(r) && !custom[r] {
 			names := []string{}
 			for _, b := range BuiltinRoles {
@@ -310,7 +305,7 @@ func (l *linter) roles() {
 		if !seen[id] {
 			for i, r := range l.s.CustomRoles {
 				if r.ID == id {
-					l.c.warn(l.node(index("custom_roles", i)), "custom role %q is declared but not listed in roles", id)
+					l.c.warn(l.node(yamlstrict.Index("custom_roles", i)), "custom role %q is declared but not listed in roles", id)
 				}
 			}
 		}
@@ -332,7 +327,7 @@ func (l *linter) steps() {
 	order := 0
 	total := 0
 	for pi, ph := range l.s.Phases {
-		pp := index("phases", pi)
+		pp := yamlstrict.Index("phases", pi)
 		if strings.TrimSpace(ph.Name) == "" {
 			l.missing(pp, "name")
 		}
@@ -345,11 +340,11 @@ func (l *linter) steps() {
 		for si := range ph.Steps {
 			total++
 			if total > MaxSteps {
-				l.errf(index(pp+".steps", si), "too many steps (at most %d)", MaxSteps)
+				l.errf(yamlstrict.Index(pp+".steps", si), "too many steps (at most %d)", MaxSteps)
 				return
 			}
 			st := &l.s.Phases[pi].Steps[si]
-			sp := index(pp+".steps", si)
+			sp := yamlstrict.Index(pp+".steps", si)
 			if st.ID != "" {
 				if _, dup := first[st.ID]; dup {
 					l.errf(sp+".id", "duplicate step id %q (first at line %d)", st.ID, firstLine[st.ID])
@@ -393,7 +388,7 @@ func (l *linter) step(st *Step, sp string, order int, seen map[string]int) {
 	l.techniques(sp+".techniques", st.Techniques, false)
 	for i, t := range st.Techniques {
 		if !slices.ContainsFunc(l.s.Techniques, func(x Technique) bool { return x.ID == t.ID }) {
-			l.c.warn(l.node(index(sp+".techniques", i)), "technique %s is not listed in the scenario's techniques", t.ID)
+			l.c.warn(l.node(yamlstrict.Index(sp+".techniques", i)), "technique %s is not listed in the scenario's techniques", t.ID)
 		}
 	}
 	l.injects(st, sp)
@@ -649,7 +644,7 @@ func (l *linter) expect(st *Step, sp string, wanted bool) {
 	ep := sp + ".expect"
 	for i := range e.Detections {
 		dt := &e.Detections[i]
-		dp := index(ep+".detections", i)
+		dp := yamlstrict.Index(ep+".detections", i)
 		switch {
 		case dt.Rule == "" && dt.Technique == "":
 			l.errf(dp, "a detection names a rule or a technique")
@@ -669,7 +664,7 @@ func (l *linter) expect(st *Step, sp string, wanted bool) {
 		names[i] = c.Name
 	}
 	for i, c := range e.Consequences {
-		cp := index(ep+".consequences", i)
+		cp := yamlstrict.Index(ep+".consequences", i)
 		switch {
 		case c.Condition == "":
 			l.missing(cp, "condition")
@@ -684,7 +679,7 @@ func (l *linter) expect(st *Step, sp string, wanted bool) {
 
 func (l *linter) prevention(st *Step, sp string) {
 	for i, p := range st.PreventedBy {
-		pp := index(sp+".prevented_by", i)
+		pp := yamlstrict.Index(sp+".prevented_by", i)
 		switch {
 		case p.Action == "":
 			l.missing(pp, "action")

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otrange/otrange/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
@@ -89,7 +90,7 @@ func (t *Technique) decodeNode(d *decoder, n *yaml.Node, path string) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.c.node(n, "expected a technique id such as T0836 or {id: T0836, v19: ...}, got %s", describe(n))
+		d.c.node(n, "expected a technique id such as T0836 or {id: T0836, v19: ...}, got %s", yamlstrict.Describe(n))
 		return
 	}
 	type plain Technique

@@ -5,6 +5,8 @@ import (
 	"math"
 	"reflect"
 	"slices"
+
+	"github.com/otrange/otrange/internal/yamlstrict"
 )
 
 // Schema returns a JSON Schema (draft 2020-12) of the scenario format, for
@@ -123,9 +125,9 @@ func sortedKeys[V any](m map[string]V) []string {
 func (g *schemaGen) object(t reflect.Type) map[string]any {
 	props := map[string]any{}
 	enums := schemaEnums()
-	fs := fieldsOf(t)
-	for _, name := range fs.names {
-		f := t.Field(fs.index[name])
+	fs := yamlstrict.FieldsOf(t)
+	for _, name := range fs.Names {
+		f := t.Field(fs.Index[name])
 		s := g.schema(f.Type)
 		if e, ok := enums[t.Name()+"."+name]; ok {
 			s = map[string]any{"type": "string", "enum": e}

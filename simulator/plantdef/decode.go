@@ -5,13 +5,12 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/otrange/otrange/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
@@ -70,38 +69,6 @@ func scalarType(t reflect.Type) bool {
 		return t == durationType || t == nodeType
 	}
 	return true
-}
-
-// describe names what a node holds, for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.ScalarNode:
-		v := n.Value
-		if len(v) > 40 {
-			v = v[:40] + "..."
-		}
-		switch n.ShortTag() {
-		case "!!str":
-			return strconv.Quote(v)
-		case "!!int":
-			return "integer " + v
-		case "!!float":
-			return "number " + v
-		case "!!bool":
-			return "boolean " + v
-		case "!!null":
-			return "nothing"
-		default:
-			return n.ShortTag() + " " + strconv.Quote(v)
-		}
-	}
-	return "unknown node"
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -168,7 +135,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if reflect.PointerTo(t).Implements(textUnmarsh) && v.CanAddr() {
 		if n.Kind != yaml.ScalarNode {
-			d.c.node(n, "expected %s, got %s", want(t), describe(n))
+			d.c.node(n, "expected %s, got %s", want(t), yamlstrict.Describe(n))
 			return
 		}
 		if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
@@ -179,17 +146,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	switch t.Kind() {
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			d.c.node(n, "expected true or false, got %s", describe(n))
+			d.c.node(n, "expected true or false, got %s", yamlstrict.Describe(n))
 			return
 		}
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			d.c.node(n, "expected true or false, got %s", describe(n))
+			d.c.node(n, "expected true or false, got %s", yamlstrict.Describe(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		i, ok := d.integer(n)
+		i, ok := yamlstrict.Integer(n, d.c.node)
 		if !ok {
 			return
 		}
@@ -199,7 +166,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetInt(i)
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		i, ok := d.integer(n)
+		i, ok := yamlstrict.Integer(n, d.c.node)
 		if !ok {
 			return
 		}
@@ -209,9 +176,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetUint(uint64(i))
 	case reflect.Float32, reflect.Float64:
-		f, ok := number(n)
+		f, ok := yamlstrict.Number(n)
 		if !ok {
-			d.c.node(n, "expected a number, got %s", describe(n))
+			d.c.node(n, "expected a number, got %s", yamlstrict.Describe(n))
 			return
 		}
 		if v.OverflowFloat(f) {
@@ -221,22 +188,22 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.SetFloat(f)
 	case reflect.String:
 		if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!str" && n.ShortTag() != "!!null" {
-			d.c.node(n, "expected a string, got %s; quote it: %q", describe(n), n.Value)
+			d.c.node(n, "expected a string, got %s; quote it: %q", yamlstrict.Describe(n), n.Value)
 			return
 		}
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
-			d.c.node(n, "expected a string, got %s", describe(n))
+			d.c.node(n, "expected a string, got %s", yamlstrict.Describe(n))
 			return
 		}
 		v.SetString(n.Value)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.c.node(n, "expected a list, got %s", describe(n))
+			d.c.node(n, "expected a list, got %s", yamlstrict.Describe(n))
 			return
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, e := range n.Content {
-			d.decode(e, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			d.decode(e, s.Index(i), yamlstrict.Index(path, i))
 		}
 		v.Set(s)
 	case reflect.Map:
@@ -245,29 +212,29 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if n.Kind != yaml.MappingNode {
-			d.c.node(n, "expected a mapping, got %s", describe(n))
+			d.c.node(n, "expected a mapping, got %s", yamlstrict.Describe(n))
 			return
 		}
 		m := reflect.MakeMapWithSize(t, len(n.Content)/2)
-		d.mapping(n, func(k string, kn, vn *yaml.Node) {
+		yamlstrict.Mapping(n, d.c.node, func(k string, kn, vn *yaml.Node) {
 			e := reflect.New(t.Elem()).Elem()
-			d.decode(vn, e, join(path, k))
+			d.decode(vn, e, yamlstrict.Join(path, k))
 			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), e)
 		})
 		v.Set(m)
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			d.c.node(n, "expected a mapping, got %s", describe(n))
+			d.c.node(n, "expected a mapping, got %s", yamlstrict.Describe(n))
 			return
 		}
-		fields := fieldsOf(t)
-		d.mapping(n, func(k string, kn, vn *yaml.Node) {
-			i, ok := fields.index[k]
+		fields := yamlstrict.FieldsOf(t)
+		yamlstrict.Mapping(n, d.c.node, func(k string, kn, vn *yaml.Node) {
+			i, ok := fields.Index[k]
 			if !ok {
-				d.c.node(kn, "unknown key %q%s", k, suggest(k, fields.names))
+				d.c.node(kn, "unknown key %q%s", k, yamlstrict.Suggest(k, fields.Names, "valid keys"))
 				return
 			}
-			d.decode(vn, v.Field(i), join(path, k))
+			d.decode(vn, v.Field(i), yamlstrict.Join(path, k))
 		})
 	case reflect.Interface:
 		if t.NumMethod() != 0 {
@@ -288,16 +255,16 @@ func (d *decoder) generic(n *yaml.Node, path string) (any, bool) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
-		d.mapping(n, func(k string, kn, vn *yaml.Node) {
+		yamlstrict.Mapping(n, d.c.node, func(k string, kn, vn *yaml.Node) {
 			var x any
-			d.decode(vn, reflect.ValueOf(&x).Elem(), join(path, k))
+			d.decode(vn, reflect.ValueOf(&x).Elem(), yamlstrict.Join(path, k))
 			m[k] = x
 		})
 		return m, true
 	case yaml.SequenceNode:
 		s := make([]any, len(n.Content))
 		for i, e := range n.Content {
-			d.decode(e, reflect.ValueOf(&s[i]).Elem(), fmt.Sprintf("%s[%d]", path, i))
+			d.decode(e, reflect.ValueOf(&s[i]).Elem(), yamlstrict.Index(path, i))
 		}
 		return s, true
 	case yaml.ScalarNode:
@@ -310,75 +277,20 @@ func (d *decoder) generic(n *yaml.Node, path string) (any, bool) {
 			}
 			return x, true
 		case "!!float":
-			if f, ok := number(n); ok {
+			if f, ok := yamlstrict.Number(n); ok {
 				return f, true
 			}
-			d.c.node(n, "expected a finite number, got %s", describe(n))
+			d.c.node(n, "expected a finite number, got %s", yamlstrict.Describe(n))
 			return nil, false
 		}
 	}
-	d.c.node(n, "unsupported value %s", describe(n))
+	d.c.node(n, "unsupported value %s", yamlstrict.Describe(n))
 	return nil, false
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// mapping calls f for each key of a mapping node, after checking that keys
-// are plain strings and not repeated.
-func (d *decoder) mapping(n *yaml.Node, f func(k string, kn, vn *yaml.Node)) {
-	seen := make(map[string]*yaml.Node, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		kn, vn := n.Content[i], n.Content[i+1]
-		if kn.Kind != yaml.ScalarNode || kn.ShortTag() != "!!str" {
-			if kn.Kind == yaml.ScalarNode && kn.ShortTag() == "!!merge" {
-				d.c.node(kn, "merge keys (<<) are not supported")
-			} else {
-				d.c.node(kn, "a key must be a plain string, got %s", describe(kn))
-			}
-			continue
-		}
-		if first, dup := seen[kn.Value]; dup {
-			d.c.node(kn, "duplicate key %q (first at line %d)", kn.Value, first.Line)
-			continue
-		}
-		seen[kn.Value] = kn
-		f(kn.Value, kn, vn)
-	}
-}
-
-func (d *decoder) integer(n *yaml.Node) (int64, bool) {
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		d.c.node(n, "expected an integer, got %s", describe(n))
-		return 0, false
-	}
-	var i int64
-	if err := n.Decode(&i); err != nil {
-		d.c.node(n, "integer %s is out of range", n.Value)
-		return 0, false
-	}
-	return i, true
-}
-
-// number reads an integer or floating-point scalar as a finite float64.
-func number(n *yaml.Node) (float64, bool) {
-	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
-		return 0, false
-	}
-	var f float64
-	if err := n.Decode(&f); err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, false
-	}
-	return f, true
 }
 
 func (d *decoder) duration(n *yaml.Node, v reflect.Value) {
 	if n.Kind != yaml.ScalarNode {
-		d.c.node(n, "expected a duration such as 100ms or 5s, got %s", describe(n))
+		d.c.node(n, "expected a duration such as 100ms or 5s, got %s", yamlstrict.Describe(n))
 		return
 	}
 	if tag := n.ShortTag(); tag == "!!int" || tag == "!!float" {
@@ -386,7 +298,7 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value) {
 		return
 	}
 	if n.ShortTag() != "!!str" {
-		d.c.node(n, "expected a duration such as 100ms or 5s, got %s", describe(n))
+		d.c.node(n, "expected a duration such as 100ms or 5s, got %s", yamlstrict.Describe(n))
 		return
 	}
 	dur, err := time.ParseDuration(n.Value)
@@ -405,92 +317,7 @@ func want(t reflect.Type) string {
 	case reflect.PointerTo(t).Implements(textUnmarsh):
 		return "a value"
 	}
-	switch t.Kind() {
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.String:
-		return "a string"
-	case reflect.Struct, reflect.Map:
-		return "a mapping"
-	case reflect.Slice:
-		return "a list"
-	}
-	return "a value"
-}
-
-type structFields struct {
-	index     map[string]int
-	names     []string // in declaration order
-	omitEmpty map[string]bool
-}
-
-func fieldsOf(t reflect.Type) structFields {
-	f := structFields{index: map[string]int{}, omitEmpty: map[string]bool{}}
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		name := strings.ToLower(sf.Name)
-		if tag, ok := sf.Tag.Lookup("yaml"); ok {
-			tag, opts, _ := strings.Cut(tag, ",")
-			if tag == "-" {
-				continue
-			}
-			if tag != "" {
-				name = tag
-			}
-			f.omitEmpty[name] = opts == "omitempty"
-		}
-		f.index[name] = i
-		f.names = append(f.names, name)
-	}
-	return f
-}
-
-// suggest proposes the closest valid key, or lists the valid keys.
-func suggest(k string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := distance(k, n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if best != "" {
-		return fmt.Sprintf("; did you mean %q?", best)
-	}
-	s := slices.Clone(names)
-	slices.Sort(s)
-	return " (valid keys: " + strings.Join(s, ", ") + ")"
-}
-
-// distance is the Levenshtein distance, for short keys only.
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return yamlstrict.Want(t)
 }
 
 // encode turns v into a YAML node: the inverse of decode for the types it
@@ -559,11 +386,11 @@ func encode(v reflect.Value) (*yaml.Node, error) {
 		return n, nil
 	case reflect.Struct:
 		n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		fs := fieldsOf(t)
+		fs := yamlstrict.FieldsOf(t)
 		var vals []*yaml.Node
-		for _, name := range fs.names {
-			fv := v.Field(fs.index[name])
-			if fv.IsZero() && (fs.omitEmpty[name] || fv.Kind() == reflect.Pointer || fv.Type() == nodeType) {
+		for _, name := range fs.Names {
+			fv := v.Field(fs.Index[name])
+			if fv.IsZero() && (fs.OmitEmpty[name] || fv.Kind() == reflect.Pointer || fv.Type() == nodeType) {
 				continue
 			}
 			e, err := encode(fv)

@@ -22,11 +22,10 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
-	"regexp"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/otrange/otrange/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
@@ -251,9 +250,9 @@ func (v *Value) UnmarshalYAML(n *yaml.Node) error {
 		}
 		return nil
 	}
-	f, ok := number(n)
+	f, ok := yamlstrict.Number(n)
 	if !ok {
-		return fmt.Errorf("expected a number or true/false, got %s", describe(n))
+		return fmt.Errorf("expected a number or true/false, got %s", yamlstrict.Describe(n))
 	}
 	*v = Value(f)
 	return nil
@@ -381,20 +380,10 @@ func (p *Plant) Marshal() ([]byte, error) {
 	return marshalNode(n)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 // syntaxError reports an error of the YAML reader, which gives a line only.
 func syntaxError(c *collector, err error) {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		c.at(line, 0, "YAML syntax: %s", m[2])
-		return
-	}
-	if len(msg) > 5 && msg[:6] == "yaml: " {
-		msg = msg[6:]
-	}
-	c.at(1, 0, "YAML syntax: %s", msg)
+	line, text, _ := yamlstrict.SyntaxError(err.Error())
+	c.at(line, 0, "YAML syntax: %s", text)
 }
 
 // checkText finds the first byte the YAML reader would refuse (invalid UTF-8

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/otrange/otrange/internal/yamlstrict"
 	"gopkg.in/yaml.v3"
 )
 
@@ -50,7 +51,7 @@ func (v *validator) errf(path, format string, args ...any) {
 
 // required reports a missing key at its parent mapping.
 func (v *validator) required(path, key string) bool {
-	if v.has(join(path, key)) {
+	if v.has(yamlstrict.Join(path, key)) {
 		return true
 	}
 	v.errf(path, "missing required key %q", key)
@@ -201,7 +202,7 @@ func (v *validator) keyNode(path, key string) *yaml.Node {
 			return m.Content[i]
 		}
 	}
-	return v.at(join(path, key))
+	return v.at(yamlstrict.Join(path, key))
 }
 
 func list[T ~string](xs []T) string {
@@ -537,7 +538,7 @@ func (v *validator) binding(p, tag, vr, what string, bit, writable bool, scale, 
 }
 
 func (v *validator) port(path, key string, port *int, def int) {
-	p := join(path, key)
+	p := yamlstrict.Join(path, key)
 	if !v.has(p) {
 		*port = def
 		return
