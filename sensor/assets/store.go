@@ -12,6 +12,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
+
+	"github.com/otrange/otrange/internal/sqlitedb"
 )
 
 // migrations build the store's schema; migration i brings the file from
@@ -50,39 +52,11 @@ func OpenStore(path string) (*Store, error) {
 		return nil, fmt.Errorf("asset store: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	if err := migrate(db); err != nil {
+	if err := sqlitedb.Migrate(context.Background(), db, sqlitedb.UserVersion, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("asset store %s: %w", path, err)
 	}
 	return &Store{db: db}, nil
-}
-
-func migrate(db *sql.DB) error {
-	var v int
-	if err := db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this program's (%d)", v, len(migrations))
-	}
-	for ; v < len(migrations); v++ {
-		tx, err := db.Begin()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(migrations[v]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v+1, err)
-		}
-		if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Close closes the file.

@@ -15,6 +15,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3" // database/sql driver "sqlite3"
 
+	"github.com/otrange/otrange/internal/sqlitedb"
 	"github.com/otrange/otrange/sensor/alert"
 )
 
@@ -126,7 +127,7 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 		return nil, fmt.Errorf("sqlite output: %w", err)
 	}
 	wdb.SetMaxOpenConns(1)
-	if err := migrate(wdb); err != nil {
+	if err := sqlitedb.Migrate(context.Background(), wdb, sqlitedb.UserVersion, migrations); err != nil {
 		wdb.Close()
 		return nil, fmt.Errorf("sqlite output: %s: %w", cfg.Path, err)
 	}
@@ -149,34 +150,6 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 	}
 	go s.run()
 	return s, nil
-}
-
-func migrate(db *sql.DB) error {
-	var v int
-	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this program's %d", v, len(migrations))
-	}
-	for ; v < len(migrations); v++ {
-		tx, err := db.Begin()
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(migrations[v]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", v+1, err)
-		}
-		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Emit queues a for writing. It never blocks: when the queue is full, or the

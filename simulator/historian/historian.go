@@ -34,6 +34,8 @@ import (
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver
+
+	"github.com/otrange/otrange/internal/sqlitedb"
 )
 
 // Sample is one tag's value at sampling time.
@@ -190,7 +192,7 @@ func Open(path string, opts Options) (*Historian, error) {
 	// readers do not block the writer); h.mu serialises the writes.
 	db.SetMaxOpenConns(4)
 	h := &Historian{opts: opts, log: opts.Logger, db: db, tags: map[string]int64{}}
-	if err := h.migrate(context.Background()); err != nil {
+	if err := sqlitedb.Migrate(context.Background(), db, sqlitedb.VersionTable, migrations); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("historian %s: %w", path, err)
 	}
@@ -214,42 +216,6 @@ func Open(path string, opts Options) (*Historian, error) {
 		return nil, fmt.Errorf("historian %s: %w", path, err)
 	}
 	return h, nil
-}
-
-func (h *Historian) migrate(ctx context.Context) error {
-	if _, err := h.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	var v int
-	err := h.db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		if _, err := h.db.ExecContext(ctx, `INSERT INTO schema_version VALUES (0)`); err != nil {
-			return err
-		}
-	} else if err != nil {
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this binary knows (%d)", v, len(migrations))
-	}
-	for i := v; i < len(migrations); i++ {
-		tx, err := h.db.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, i+1); err != nil {
-			tx.Rollback()
-			return err
-		}
-		if err := tx.Commit(); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // Close closes the file. Samples Run had not committed when its context
