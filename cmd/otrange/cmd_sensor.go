@@ -352,7 +352,7 @@ func (o *outputs) drops() map[string]uint64 {
 		m["sqlite"] = o.sqlite.Stats().Lost()
 	}
 	if o.poster != nil {
-		m["server"] = o.poster.lost.Load()
+		m["server"] = o.poster.lost()
 	}
 	return m
 }
@@ -395,12 +395,10 @@ type poster struct {
 	url    string
 	client *http.Client
 	log    *slog.Logger
-	queue  chan alert.Alert
+	queue  *output.Queue
 	done   chan struct{}
-	mu     sync.RWMutex
-	closed bool
 	sent   atomic.Uint64
-	lost   atomic.Uint64
+	failed atomic.Uint64 // alerts of posts the server did not take
 }
 
 func newPoster(server string, log *slog.Logger) (*poster, error) {
@@ -409,34 +407,26 @@ func newPoster(server string, log *slog.Logger) (*poster, error) {
 		return nil, usagef("-server %q: want http://host:port", server)
 	}
 	p := &poster{url: strings.TrimSuffix(server, "/") + "/api/alerts", client: &http.Client{Timeout: 10 * time.Second},
-		log: log, queue: make(chan alert.Alert, 4096), done: make(chan struct{})}
+		log: log, queue: output.NewQueue(4096), done: make(chan struct{})}
 	go p.run()
 	return p, nil
 }
 
-func (p *poster) Emit(a alert.Alert) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	if p.closed {
-		p.lost.Add(1)
-		return
-	}
-	select {
-	case p.queue <- a:
-	default:
-		p.lost.Add(1)
-	}
-}
+func (p *poster) Emit(a alert.Alert) { p.queue.Put(a) }
+
+// lost is every alert that did not reach the server: dropped at the queue
+// or in a failed post.
+func (p *poster) lost() uint64 { return p.queue.Dropped() + p.failed.Load() }
 
 func (p *poster) run() {
 	defer close(p.done)
 	batch := make([]alert.Alert, 0, 256)
-	for a := range p.queue {
+	for a := range p.queue.C {
 		batch = append(batch[:0], a)
 	fill:
 		for len(batch) < cap(batch) {
 			select {
-			case a, ok := <-p.queue:
+			case a, ok := <-p.queue.C:
 				if !ok {
 					break fill
 				}
@@ -446,7 +436,7 @@ func (p *poster) run() {
 			}
 		}
 		if err := p.post(batch); err != nil {
-			p.lost.Add(uint64(len(batch)))
+			p.failed.Add(uint64(len(batch)))
 			p.log.Warn("posting alerts to the server failed", "alerts", len(batch), "err", err)
 			continue
 		}
@@ -473,14 +463,11 @@ func (p *poster) post(batch []alert.Alert) error {
 
 // Close delivers what is queued and stops.
 func (p *poster) Close() error {
-	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		close(p.queue)
+	if p.queue.Close() {
+		close(p.queue.C)
 	}
-	p.mu.Unlock()
 	<-p.done
-	if n := p.lost.Load(); n > 0 {
+	if n := p.lost(); n > 0 {
 		return fmt.Errorf("server output: %d alerts not delivered", n)
 	}
 	return nil

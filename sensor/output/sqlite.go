@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,15 +80,13 @@ type SQLite struct {
 	wdb *sql.DB // one connection, used by the writer goroutine only
 	rdb *sql.DB // read-only pool for Query
 
-	mu     sync.RWMutex // guards closed against Emit
-	closed bool
-	queue  chan alert.Alert
-	syncs  chan chan error
-	stop   chan struct{}
-	abort  chan struct{}
-	done   chan struct{}
+	queue *Queue
+	syncs chan chan error
+	stop  chan struct{}
+	abort chan struct{}
+	done  chan struct{}
 
-	written, batches, dropped, failed atomic.Uint64
+	written, batches, failed atomic.Uint64
 }
 
 var _ alert.Sink = (*SQLite)(nil)
@@ -142,7 +139,7 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 		log:   log.With("output", "sqlite", "path", cfg.Path),
 		wdb:   wdb,
 		rdb:   rdb,
-		queue: make(chan alert.Alert, cfg.QueueSize),
+		queue: NewQueue(cfg.QueueSize),
 		syncs: make(chan chan error),
 		stop:  make(chan struct{}),
 		abort: make(chan struct{}),
@@ -155,17 +152,7 @@ func OpenSQLite(cfg SQLiteConfig) (*SQLite, error) {
 // Emit queues a for writing. It never blocks: when the queue is full, or the
 // sink is closed, the alert is dropped and counted.
 func (s *SQLite) Emit(a alert.Alert) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		s.dropped.Add(1)
-		return
-	}
-	select {
-	case s.queue <- a:
-	default:
-		s.dropped.Add(1)
-	}
+	s.queue.Put(a)
 }
 
 // Sync waits until every alert emitted before the call is committed, and
@@ -190,14 +177,10 @@ func (s *SQLite) Sync(ctx context.Context) error {
 // Close stops accepting alerts, writes what is queued for at most
 // CloseTimeout, and closes the database.
 func (s *SQLite) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Close() {
 		<-s.done
 		return nil
 	}
-	s.closed = true
-	s.mu.Unlock()
 	close(s.stop)
 	var err error
 	t := time.NewTimer(s.cfg.CloseTimeout)
@@ -215,10 +198,10 @@ func (s *SQLite) Close() error {
 // Stats returns the counters so far.
 func (s *SQLite) Stats() SQLiteStats {
 	return SQLiteStats{
-		Queued:  len(s.queue),
+		Queued:  len(s.queue.C),
 		Written: s.written.Load(),
 		Batches: s.batches.Load(),
-		Dropped: s.dropped.Load(),
+		Dropped: s.queue.Dropped(),
 		Failed:  s.failed.Load(),
 	}
 }
@@ -232,7 +215,7 @@ func (s *SQLite) run() {
 	fill := func() {
 		for len(batch) < cap(batch) {
 			select {
-			case a := <-s.queue:
+			case a := <-s.queue.C:
 				batch = append(batch, a)
 			default:
 				return
@@ -243,10 +226,10 @@ func (s *SQLite) run() {
 		for len(batch) > 0 {
 			select {
 			case <-s.abort:
-				s.failed.Add(uint64(len(batch) + len(s.queue)))
+				s.failed.Add(uint64(len(batch) + len(s.queue.C)))
 				batch = batch[:0]
-				for len(s.queue) > 0 {
-					<-s.queue
+				for len(s.queue.C) > 0 {
+					<-s.queue.C
 				}
 				return
 			default:
@@ -260,7 +243,7 @@ func (s *SQLite) run() {
 	}
 	for {
 		select {
-		case a := <-s.queue:
+		case a := <-s.queue.C:
 			batch = append(batch, a)
 			fill()
 			flush()

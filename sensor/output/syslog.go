@@ -65,18 +65,16 @@ type Syslog struct {
 	cfg SyslogConfig
 	log *slog.Logger
 
-	mu     sync.RWMutex // guards closed against Emit
-	closed bool
-	queue  chan alert.Alert
-	stop   chan struct{} // Close was called: flush and exit
-	abort  chan struct{} // the flush deadline passed: give up
-	done   chan struct{} // writer goroutine ended
+	queue *Queue
+	stop  chan struct{} // Close was called: flush and exit
+	abort chan struct{} // the flush deadline passed: give up
+	done  chan struct{} // writer goroutine ended
 
 	connMu sync.Mutex
 	conn   net.Conn
 
-	sent, dropped, failed, truncated, dials, dialErrs, writeErrs atomic.Uint64
-	connected                                                    atomic.Bool
+	sent, failed, truncated, dials, dialErrs, writeErrs atomic.Uint64
+	connected                                           atomic.Bool
 
 	// Writer goroutine only.
 	buf   []byte
@@ -147,7 +145,7 @@ func NewSyslog(cfg SyslogConfig) (*Syslog, error) {
 	s := &Syslog{
 		cfg:   cfg,
 		log:   log.With("output", "syslog", "network", cfg.Network, "addr", cfg.Addr),
-		queue: make(chan alert.Alert, cfg.QueueSize),
+		queue: NewQueue(cfg.QueueSize),
 		stop:  make(chan struct{}),
 		abort: make(chan struct{}),
 		done:  make(chan struct{}),
@@ -172,31 +170,17 @@ func isUDP(network string) bool { return network[:3] == "udp" }
 // sink is closed, the alert is dropped and counted. The sink keeps a until it
 // is sent, so the caller must not change its slices or pointers afterwards.
 func (s *Syslog) Emit(a alert.Alert) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		s.dropped.Add(1)
-		return
-	}
-	select {
-	case s.queue <- a:
-	default:
-		s.dropped.Add(1)
-	}
+	s.queue.Put(a)
 }
 
 // Close stops accepting alerts and sends what is queued, for at most
 // CloseTimeout; what is still queued then is counted as failed. It returns
 // an error when alerts were abandoned.
 func (s *Syslog) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.queue.Close() {
 		<-s.done
 		return nil
 	}
-	s.closed = true
-	s.mu.Unlock()
 	close(s.stop)
 
 	t := time.NewTimer(s.cfg.CloseTimeout)
@@ -220,9 +204,9 @@ func (s *Syslog) Close() error {
 // Stats returns the counters so far.
 func (s *Syslog) Stats() SyslogStats {
 	return SyslogStats{
-		Queued:     len(s.queue),
+		Queued:     len(s.queue.C),
 		Sent:       s.sent.Load(),
-		Dropped:    s.dropped.Load(),
+		Dropped:    s.queue.Dropped(),
 		Failed:     s.failed.Load(),
 		Truncated:  s.truncated.Load(),
 		Dials:      s.dials.Load(),
@@ -237,12 +221,12 @@ func (s *Syslog) run() {
 	defer close(s.done)
 	for {
 		select {
-		case a := <-s.queue:
+		case a := <-s.queue.C:
 			s.deliver(&a)
 		case <-s.stop:
 			for {
 				select {
-				case a := <-s.queue:
+				case a := <-s.queue.C:
 					s.deliver(&a)
 				default:
 					return
