@@ -515,7 +515,7 @@ func (inv *Inventory) relationshipEvent(r *analyze.Record, client, server netip.
 	}
 	name := "?"
 	if hasFC {
-		name = functionName(r.Protocol, fc)
+		name = r.Protocol.FunctionName(fc)
 	}
 	inv.event(r, RuleNewRelationship, "New master-to-device relationship", techniques,
 		"new relationship: "+client.String()+" "+what+" "+server.String()+" over "+r.Protocol.String()+
@@ -573,25 +573,6 @@ func (inv *Inventory) event(r *analyze.Record, rule, name string, techniques []s
 	inv.pending = append(inv.pending, a)
 }
 
-func functionName(p analyze.Protocol, fc uint8) string {
-	if p == analyze.ProtoDNP3 {
-		return dnp3.FunctionCode(fc).String()
-	}
-	return modbus.FunctionCode(fc).String()
-}
-
-// isWrite reports functions that change outputs or registers.
-func isWrite(p analyze.Protocol, fc uint8) bool {
-	if p == analyze.ProtoDNP3 {
-		return fc >= 2 && fc <= 6
-	}
-	switch fc {
-	case 5, 6, 15, 16, 22, 23:
-		return true
-	}
-	return false
-}
-
 // isEngineering reports the functions of an engineering workstation (see
 // the package documentation).
 func isEngineering(p analyze.Protocol, fc uint8) bool {
@@ -607,7 +588,7 @@ func isEngineering(p analyze.Protocol, fc uint8) bool {
 
 // isCommand reports functions that act on a device rather than read it.
 func isCommand(p analyze.Protocol, fc uint8) bool {
-	if isWrite(p, fc) {
+	if p.IsWrite(fc) {
 		return true
 	}
 	if p == analyze.ProtoDNP3 {

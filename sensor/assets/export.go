@@ -199,7 +199,7 @@ func (inv *Inventory) role(a *asset) Role {
 			if isEngineering(p, uint8(fc)) {
 				return RoleEWS
 			}
-			writes = writes || isWrite(p, uint8(fc))
+			writes = writes || p.IsWrite(uint8(fc))
 		}
 	}
 	polled, points := 0, 0

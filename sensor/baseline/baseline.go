@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/otrange/otrange/protocol/dnp3"
-	"github.com/otrange/otrange/protocol/modbus"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/sensor/analyze"
 )
@@ -560,18 +558,6 @@ func (b *Baseline) learn(r *analyze.Record) {
 	s.flow, s.frame = r.Flow, r.Frame
 }
 
-// isWrite reports the functions whose areas include writes.
-func isWrite(p analyze.Protocol, fc uint8) bool {
-	if p == analyze.ProtoDNP3 {
-		return fc >= 2 && fc <= 6
-	}
-	switch fc {
-	case 5, 6, 15, 16, 22, 23:
-		return true
-	}
-	return false
-}
-
 // isCommand reports requests that act on a device rather than read it.
 func isCommand(p analyze.Protocol, fc uint8) bool {
 	if p == analyze.ProtoDNP3 {
@@ -606,12 +592,12 @@ func (b *Baseline) check(r *analyze.Record) {
 			tech = []string{"T0855", "T1692.001"}
 		}
 		b.deviation(devKey{rule: 2, pair: k, a: uint32(fc)}, r.Time, r, &r.Flow, r.Frame, RuleNewFunction, "New function code for a pair",
-			alert.Medium, tech, "new function "+functionName(r.Protocol, fc)+" ("+strconv.Itoa(int(fc))+") from "+k.client.String()+
+			alert.Medium, tech, "new function "+r.Protocol.FunctionName(fc)+" ("+strconv.Itoa(int(fc))+") from "+k.client.String()+
 				" to "+k.server.String()+", never used by this pair while learning", -1, -1, -1, -1)
 		return
 	}
 	var touched []area
-	if isWrite(r.Protocol, fc) {
+	if r.Protocol.IsWrite(fc) {
 		touched = areas(r, &b.abuf)
 	}
 	for _, a := range touched {
@@ -718,13 +704,6 @@ func tableName(p analyze.Protocol, t uint8) string {
 	return "table" + strconv.Itoa(int(t))
 }
 
-func functionName(p analyze.Protocol, fc uint8) string {
-	if p == analyze.ProtoDNP3 {
-		return dnp3.FunctionCode(fc).String()
-	}
-	return modbus.FunctionCode(fc).String()
-}
-
 // deviation emits an alert for key unless it is suppressed. r may be nil
 // (a stopped stream); unit, fn, addr and value are -1 when absent (fn is
 // used only without r).
@@ -767,11 +746,11 @@ func (b *Baseline) deviation(key devKey, t time.Time, r *analyze.Record, flow *a
 		a.Evidence.Frames = []uint64{frame}
 	}
 	if r != nil {
-		a.Function = functionName(r.Protocol, requestFunction(r))
+		a.Function = r.Protocol.FunctionName(requestFunction(r))
 		u := int(unitOf(r))
 		a.Unit = &u
 	} else if fn >= 0 {
-		a.Function = functionName(key.pair.proto, uint8(fn))
+		a.Function = key.pair.proto.FunctionName(uint8(fn))
 	}
 	if unit >= 0 {
 		a.Unit = &unit
