@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/protocol/modbus"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/sensor/capture"
@@ -45,7 +46,7 @@ func FuzzPackets(f *testing.F) {
 // slice's and the shared ones that exist.
 func seedCaptures(f *testing.F) [][]byte {
 	var out [][]byte
-	paths, _ := filepath.Glob(filepath.Join(sharedPcaps, "*.pcap"))
+	paths, _ := filepath.Glob(filepath.Join(wiretest.PcapDir(f), "*.pcap"))
 	paths = append(paths, "../testdata/captures/slice.pcap")
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil && len(b) < 64<<10 {

@@ -2,54 +2,17 @@ package sensor
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
+	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/sensor/alert"
+	"github.com/otrange/otrange/sensor/alert/alerttest"
 	"github.com/otrange/otrange/sensor/capture"
 	"github.com/otrange/otrange/sensor/rules"
 )
-
-const sharedPcaps = "../../shared/pcaps"
-
-// sharedCaptures returns the shared captures; without the folder the test
-// skips, unless CI=true.
-func sharedCaptures(t testing.TB) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(sharedPcaps, "*.pcap"))
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no captures in %s: CI must have them", sharedPcaps)
-		}
-		t.Skipf("no captures in %s (the shared folder beside the checkout is absent); skipping", sharedPcaps)
-	}
-	return files
-}
-
-// alertSummary renders alerts the way sensor/rules' golden files do: "rule_id
-// count frames=..." lines sorted by rule id, the frames being the last
-// evidence frame of each alert.
-func alertSummary(alerts []alert.Alert) string {
-	frames := map[string][]string{}
-	for _, a := range alerts {
-		f := a.Evidence.Frames
-		frames[a.RuleID] = append(frames[a.RuleID], fmt.Sprint(f[len(f)-1]))
-	}
-	ids := make([]string, 0, len(frames))
-	for id := range frames {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	var b strings.Builder
-	for _, id := range ids {
-		fmt.Fprintf(&b, "%s %d frames=%s\n", id, len(frames[id]), strings.Join(frames[id], ","))
-	}
-	return b.String()
-}
 
 // TestSharedCapturesGolden runs every shared capture end to end through the
 // production path (capture file reader, decoder, TCP reassembly, analyzers,
@@ -62,7 +25,7 @@ func TestSharedCapturesGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pcap := range sharedCaptures(t) {
+	for _, pcap := range wiretest.Pcaps(t, "*.pcap") {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -87,7 +50,7 @@ func TestSharedCapturesGolden(t *testing.T) {
 			if err := s.Run(context.Background(), src); err != nil {
 				t.Fatal(err)
 			}
-			if sum := alertSummary(got); sum != string(want) {
+			if sum := alerttest.Summary(got); sum != string(want) {
 				t.Errorf("alerts differ from sensor/rules' golden file:\nwant:\n%sgot:\n%s", want, sum)
 			}
 			st := s.Stats()

@@ -12,29 +12,11 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/otrange/otrange/internal/wiretest"
 )
 
 var update = flag.Bool("update", false, "regenerate golden files from tshark")
-
-// pcapDir is the shared folder of public captures (see its README).
-const pcapDir = "../../../shared/pcaps"
-
-// dnp3Pcaps returns the shared DNP3 captures, skipping the test when the
-// folder is absent, except under CI where it must be there.
-func dnp3Pcaps(t *testing.T) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(pcapDir, "*dnp3*.pcap"))
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no DNP3 captures in %s: CI must have them", pcapDir)
-		}
-		t.Skipf("no DNP3 captures in %s (shared folder absent)", pcapDir)
-	}
-	return files
-}
 
 // flowSummary is what a decoder saw in one direction of one flow.
 type flowSummary struct {
@@ -67,38 +49,25 @@ type segment struct {
 // decodePcap decodes every DNP3 frame of a capture with our framer,
 // reassembler and fragment parser, per flow direction.
 func decodePcap(t *testing.T, path string) map[string]*flowSummary {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Helper()
 	tcpFlows := map[string][]segment{}
 	out := map[string]*flowSummary{}
 	var frame Frame
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		pkt := gopacket.NewPacket(data, r.LinkType(), gopacket.Default)
+	wiretest.ReadPcap(t, path, gopacket.Default, func(_ int, pkt gopacket.Packet) {
 		ip, ok := pkt.NetworkLayer().(*layers.IPv4)
 		if !ok {
-			continue
+			return
 		}
 		switch l := pkt.TransportLayer().(type) {
 		case *layers.TCP:
 			if len(l.Payload) == 0 || (l.SrcPort != 20000 && l.DstPort != 20000) {
-				continue
+				return
 			}
 			key := fmt.Sprintf("%v:%d>%v:%d", ip.SrcIP, l.SrcPort, ip.DstIP, l.DstPort)
 			tcpFlows[key] = append(tcpFlows[key], segment{l.Seq, append([]byte(nil), l.Payload...)})
 		case *layers.UDP:
 			if l.SrcPort != 20000 && l.DstPort != 20000 {
-				continue
+				return
 			}
 			key := fmt.Sprintf("%v:%d>%v:%d", ip.SrcIP, l.SrcPort, ip.DstIP, l.DstPort)
 			s := flowOf(out, key)
@@ -108,7 +77,7 @@ func decodePcap(t *testing.T, path string) map[string]*flowSummary {
 				return nil
 			})
 		}
-	}
+	})
 	for key, segs := range tcpFlows {
 		s := flowOf(out, key)
 		fr, re := NewFramer(0), NewReassembler(0)
@@ -217,7 +186,7 @@ var invalidObjects = map[string]int{"quickdraw-dnp3-part1": 6, "zeek-dnp3": 6}
 // counts and application function codes per flow with tshark's (golden
 // files in testdata/golden, regenerated with -update).
 func TestRealCaptures(t *testing.T) {
-	for _, path := range dnp3Pcaps(t) {
+	for _, path := range wiretest.Pcaps(t, "*dnp3*.pcap") {
 		name := strings.TrimSuffix(filepath.Base(path), ".pcap")
 		t.Run(name, func(t *testing.T) {
 			golden := filepath.Join("testdata", "golden", name+".txt")

@@ -1,10 +1,8 @@
 package modbus_test
 
 import (
-	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,16 +11,12 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/protocol/modbus"
 )
 
 var update = flag.Bool("update", false, "regenerate the golden files in testdata/golden from tshark")
-
-// sharedPcaps is ../shared/pcaps from the project root.
-const sharedPcaps = "../../../shared/pcaps"
 
 // modbusPcaps are the real captures the golden test decodes.
 var modbusPcaps = []string{
@@ -40,24 +34,12 @@ var extraPDUs = map[string][]string{
 	"quickdraw-modbus-part1": {"113\t42"},
 }
 
-// requirePcaps returns the folder of the shared captures; without it the test
-// skips, unless CI is set.
-func requirePcaps(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(sharedPcaps); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", sharedPcaps, err)
-		}
-		t.Skipf("%s not present (it sits beside the project checkout); skipping", sharedPcaps)
-	}
-	return sharedPcaps
-}
-
 // TestRealCaptures frames every Modbus PDU of real captures with Stream and
 // compares, frame by frame, the function codes with tshark's decode (a golden
 // file, regenerated with -update; checked against tshark live when present).
 func TestRealCaptures(t *testing.T) {
-	dir := requirePcaps(t)
+	wiretest.Pcaps(t, "*.pcap")
+	dir := wiretest.PcapDir(t)
 	for _, name := range modbusPcaps {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -134,31 +116,14 @@ type decodeStats struct {
 // with Stream and renders "frame<TAB>fc,fc" lines like tsharkFuncCodes.
 func decodePcap(t *testing.T, path string) (string, decodeStats) {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 	flows := map[string]*tcpFlow{}
 	var out strings.Builder
 	st := decodeStats{rejected: map[int]string{}}
-	for frame := 1; ; frame++ {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("%s frame %d: %v", path, frame, err)
-		}
-		fcs := decodeFrame(t, gopacket.NewPacket(data, r.LinkType(), gopacket.NoCopy), flows, &st, frame)
-		if len(fcs) > 0 {
+	wiretest.ReadPcap(t, path, gopacket.NoCopy, func(frame int, pkt gopacket.Packet) {
+		if fcs := decodeFrame(t, pkt, flows, &st, frame); len(fcs) > 0 {
 			fmt.Fprintf(&out, "%d\t%s\n", frame, strings.Join(fcs, ","))
 		}
-	}
+	})
 	for _, fl := range flows {
 		st.dropped += int(fl.stream.Dropped())
 	}

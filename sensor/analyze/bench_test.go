@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/protocol/dnp3"
 	"github.com/otrange/otrange/protocol/modbus"
 	"github.com/otrange/otrange/sensor/analyze"
@@ -16,7 +17,7 @@ import (
 func BenchmarkCaptures(b *testing.B) {
 	for _, name := range []string{"zeek-modbusSmall", "icsnpp-modbus_example", "zeek-dnp3"} {
 		b.Run(name, func(b *testing.B) {
-			pkts, err := pcapfeed.Read(filepath.Join(sharedPcaps, name+".pcap"))
+			pkts, err := pcapfeed.Read(filepath.Join(wiretest.PcapDir(b), name+".pcap"))
 			if err != nil {
 				b.Skipf("capture absent: %v", err)
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/protocol/dnp3"
 	"github.com/otrange/otrange/protocol/modbus"
 	"github.com/otrange/otrange/sensor/analyze"
@@ -15,7 +16,7 @@ import (
 // seedPayloads adds the payloads of the shared captures whose name contains
 // proto (when the folder is present), joined per capture, as seeds.
 func seedPayloads(f *testing.F, proto string) {
-	files, _ := filepath.Glob(filepath.Join(sharedPcaps, "*"+proto+"*.pcap"))
+	files, _ := filepath.Glob(filepath.Join(wiretest.PcapDir(f), "*"+proto+"*.pcap"))
 	for _, path := range files {
 		pkts, err := pcapfeed.Read(path)
 		if err != nil {

@@ -10,28 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/sensor/analyze"
 	"github.com/otrange/otrange/sensor/analyze/pcapfeed"
 )
 
 var update = flag.Bool("update", false, "regenerate the golden files in testdata/golden (tshark's decode and ours)")
-
-// sharedPcaps is ../shared/pcaps from the project root.
-const sharedPcaps = "../../../shared/pcaps"
-
-// pcaps returns the shared captures; without the folder the test skips,
-// unless CI=true.
-func pcaps(t testing.TB) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(sharedPcaps, "*.pcap"))
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no captures in %s: CI must have them", sharedPcaps)
-		}
-		t.Skipf("no captures in %s (the shared folder beside the checkout is absent); skipping", sharedPcaps)
-	}
-	return files
-}
 
 // collect runs the analyzer over a capture and returns copies of its
 // records (device id values copied too).
@@ -222,7 +206,7 @@ func dropKnown(name, text string) string {
 // decode is kept in testdata/golden/NAME.tshark (regenerated with -update)
 // and checked live when tshark is installed (always under CI).
 func TestAgainstTshark(t *testing.T) {
-	for _, pcap := range pcaps(t) {
+	for _, pcap := range wiretest.Pcaps(t, "*.pcap") {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -265,7 +249,7 @@ func TestAgainstTshark(t *testing.T) {
 // captures (testdata/golden/NAME.records, regenerated with -update), so
 // that changes to the record contract are seen in review.
 func TestRecordsGolden(t *testing.T) {
-	for _, pcap := range pcaps(t) {
+	for _, pcap := range wiretest.Pcaps(t, "*.pcap") {
 		name := strings.TrimSuffix(filepath.Base(pcap), ".pcap")
 		t.Run(name, func(t *testing.T) {
 			recs, _ := collect(t, pcap, analyze.Config{})

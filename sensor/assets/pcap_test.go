@@ -3,9 +3,7 @@ package assets_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -16,8 +14,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/sensor/analyze"
 	"github.com/otrange/otrange/sensor/analyze/pcapfeed"
@@ -26,48 +24,17 @@ import (
 
 var update = flag.Bool("update", false, "regenerate testdata/golden/*.json")
 
-// sharedPcaps is ../shared/pcaps from the project root.
-const sharedPcaps = "../../../shared/pcaps"
-
-func pcaps(t testing.TB) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(sharedPcaps, "*.pcap"))
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no captures in %s: CI must have them", sharedPcaps)
-		}
-		t.Skipf("no captures in %s (the shared folder beside the checkout is absent); skipping", sharedPcaps)
-	}
-	return files
-}
-
 // frameMACs returns the Ethernet source and destination of every frame of a
 // capture, by 1-based frame number (what the sensor passes to Observe).
 func frameMACs(t testing.TB, path string) map[uint64][2]net.HardwareAddr {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[uint64][2]net.HardwareAddr{}
-	for frame := uint64(1); ; frame++ {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := gopacket.NewPacket(data, r.LinkType(), gopacket.Lazy)
+	wiretest.ReadPcap(t, path, gopacket.Lazy, func(frame int, p gopacket.Packet) {
 		if eth, ok := p.LinkLayer().(*layers.Ethernet); ok {
-			out[frame] = [2]net.HardwareAddr{slices.Clone(eth.SrcMAC), slices.Clone(eth.DstMAC)}
+			out[uint64(frame)] = [2]net.HardwareAddr{slices.Clone(eth.SrcMAC), slices.Clone(eth.DstMAC)}
 		}
-	}
+	})
+	return out
 }
 
 // inventory runs a capture through the analyzer into an inventory.
@@ -95,7 +62,7 @@ type golden struct {
 }
 
 func TestPcapGolden(t *testing.T) {
-	for _, path := range pcaps(t) {
+	for _, path := range wiretest.Pcaps(t, "*.pcap") {
 		name := strings.TrimSuffix(filepath.Base(path), ".pcap")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -134,7 +101,8 @@ func TestPcapGolden(t *testing.T) {
 // TestPcapFacts checks, over the real captures, facts known from tshark,
 // independently of the golden files.
 func TestPcapFacts(t *testing.T) {
-	pcaps(t)
+	wiretest.Pcaps(t, "*.pcap")
+	dir := wiretest.PcapDir(t)
 	get := func(t *testing.T, inv *assets.Inventory, addr string) assets.Asset {
 		t.Helper()
 		a, ok := inv.Get(netip.MustParseAddr(addr))
@@ -145,7 +113,7 @@ func TestPcapFacts(t *testing.T) {
 	}
 	t.Run("zeek-modbusSmall", func(t *testing.T) {
 		// One host polls itself: FC 15 and FC 1 to unit 1 (tshark -Y mbtcp).
-		inv := inventory(t, filepath.Join(sharedPcaps, "zeek-modbusSmall.pcap"), assets.Options{})
+		inv := inventory(t, filepath.Join(dir, "zeek-modbusSmall.pcap"), assets.Options{})
 		as := inv.Snapshot()
 		if len(as) != 1 {
 			t.Fatalf("%d assets, want 1", len(as))
@@ -159,7 +127,7 @@ func TestPcapFacts(t *testing.T) {
 		}
 	})
 	t.Run("icsnpp-modbus_example identity", func(t *testing.T) {
-		inv := inventory(t, filepath.Join(sharedPcaps, "icsnpp-modbus_example.pcap"), assets.Options{})
+		inv := inventory(t, filepath.Join(dir, "icsnpp-modbus_example.pcap"), assets.Options{})
 		a := get(t, inv, "127.0.0.1")
 		id := a.Identity
 		if id == nil || id.Unit != 1 || id.Value("vendor_name") != "Zeek Modbus Test" ||
@@ -169,7 +137,7 @@ func TestPcapFacts(t *testing.T) {
 	})
 	t.Run("quickdraw-modbus-part1 engineering", func(t *testing.T) {
 		// 10.0.0.57 sends diagnostics and FC 43 to 10.0.0.8 unit 10.
-		inv := inventory(t, filepath.Join(sharedPcaps, "quickdraw-modbus-part1.pcap"), assets.Options{})
+		inv := inventory(t, filepath.Join(dir, "quickdraw-modbus-part1.pcap"), assets.Options{})
 		c, s := get(t, inv, "10.0.0.57"), get(t, inv, "10.0.0.8")
 		if c.Role != assets.RoleEWS || !slices.Contains(c.Functions.ModbusClient, 43) || !slices.Contains(c.Functions.ModbusClient, 8) {
 			t.Errorf("client %+v", c)
@@ -179,7 +147,7 @@ func TestPcapFacts(t *testing.T) {
 		}
 	})
 	t.Run("zeek-dnp3 outstation", func(t *testing.T) {
-		inv := inventory(t, filepath.Join(sharedPcaps, "zeek-dnp3.pcap"), assets.Options{})
+		inv := inventory(t, filepath.Join(dir, "zeek-dnp3.pcap"), assets.Options{})
 		var rtus, masters int
 		for _, a := range inv.Snapshot() {
 			if a.Role == assets.RoleRTU {

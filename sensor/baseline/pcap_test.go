@@ -2,30 +2,16 @@ package baseline_test
 
 import (
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/otrange/otrange/internal/wiretest"
 	"github.com/otrange/otrange/sensor/analyze"
 	"github.com/otrange/otrange/sensor/analyze/pcapfeed"
 	"github.com/otrange/otrange/sensor/baseline"
 )
-
-const sharedPcaps = "../../../shared/pcaps"
-
-func pcaps(t testing.TB) []string {
-	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(sharedPcaps, "*.pcap"))
-	if len(files) == 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no captures in %s: CI must have them", sharedPcaps)
-		}
-		t.Skipf("no captures in %s (the shared folder beside the checkout is absent); skipping", sharedPcaps)
-	}
-	return files
-}
 
 // records returns copies of a capture's records.
 func records(t testing.TB, path string) []analyze.Record {
@@ -43,7 +29,7 @@ func records(t testing.TB, path string) []analyze.Record {
 // benign polling capture the brief names; the others must hold too, since
 // the replay repeats exactly what was learned.
 func TestPcapReplay(t *testing.T) {
-	for _, path := range pcaps(t) {
+	for _, path := range wiretest.Pcaps(t, "*.pcap") {
 		name := strings.TrimSuffix(filepath.Base(path), ".pcap")
 		t.Run(name, func(t *testing.T) {
 			recs := records(t, path)
@@ -79,8 +65,7 @@ func TestPcapReplay(t *testing.T) {
 // host polling itself with FC 1 and FC 15, unit 1, tshark -Y mbtcp) and that
 // a new write there is caught.
 func TestPcapModbusSmall(t *testing.T) {
-	pcaps(t)
-	recs := records(t, filepath.Join(sharedPcaps, "zeek-modbusSmall.pcap"))
+	recs := records(t, wiretest.Pcaps(t, "zeek-modbusSmall.pcap")[0])
 	b, c := newBaseline(t, baseline.Options{LearnRecords: 1 << 40})
 	for i := range recs {
 		b.Observe(&recs[i])
