@@ -41,8 +41,27 @@ func (h connHandler) Open(ci reassembly.ConnInfo) (reassembly.Stream, reassembly
 	return &tc.sides[0], &tc.sides[1]
 }
 
-// Close implements reassembly.Handler.
-func (connHandler) Close(reassembly.ConnInfo, reassembly.Reason) {}
+// Close implements reassembly.Handler. A connection the client opened with
+// a SYN that the server refused or never answered goes to the rules as a
+// refused record: a sweep is many of them. It is not observed: the asset
+// inventory must not learn a host from a probe that nothing answered.
+func (h connHandler) Close(ci reassembly.ConnInfo, why reassembly.Reason) {
+	if !ci.Handshake || ci.Answered || (why != reassembly.ReasonRST && why != reassembly.ReasonIdle) {
+		return
+	}
+	r := analyze.Record{
+		Time:      ci.Last,
+		Frame:     h.s.frame,
+		Flow:      analyze.Flow{Src: ci.Key.SrcAddrPort(), Dst: ci.Key.DstAddrPort(), Transport: analyze.TCP},
+		Dir:       analyze.Request,
+		Anomalies: analyze.AnomRefused,
+		Detail:    "connection refused",
+	}
+	if why == reassembly.ReasonIdle {
+		r.Frame, r.Detail = 0, "no answer"
+	}
+	h.s.eng.Evaluate(&r)
+}
 
 // Data implements reassembly.Stream: in-order bytes go to the analyzer.
 func (st *tcpStream) Data(b []byte, m reassembly.Meta) {

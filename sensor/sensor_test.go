@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -291,5 +292,48 @@ func TestStatsWhileRunning(t *testing.T) {
 	}
 	if err := s.Run(context.Background(), &frames{}); err != nil {
 		t.Fatalf("a second run: %v", err)
+	}
+}
+
+// TestSweepOfRefusedConnections: SYNs from one host to twelve closed ports,
+// each refused with a RST, raise one net.scan alert naming it; an HMI
+// retrying one refused server many times and a connection the server
+// accepts raise nothing.
+func TestSweepOfRefusedConnections(t *testing.T) {
+	const syn, rstAck, synAck, ack = 0x02, 0x14, 0x12, 0x10
+	attacker := netip.MustParseAddrPort("127.66.0.9:40000")
+	hmi := netip.AddrPortFrom(hmiAddr, 41000)
+	var pkts [][]byte
+	for i := range 12 {
+		src := netip.AddrPortFrom(attacker.Addr(), attacker.Port()+uint16(i))
+		dst := netip.AddrPortFrom(plcAddr.Addr(), uint16(100+i))
+		pkts = append(pkts, appendTCPFrame(nil, src, dst, 1000, 0, syn, nil), appendTCPFrame(nil, dst, src, 0, 1001, rstAck, nil))
+	}
+	closed := netip.AddrPortFrom(plcAddr.Addr(), 503)
+	for i := range 20 {
+		src := netip.AddrPortFrom(hmiAddr, 42000+uint16(i))
+		pkts = append(pkts, appendTCPFrame(nil, src, closed, 5000, 0, syn, nil), appendTCPFrame(nil, closed, src, 0, 5001, rstAck, nil))
+	}
+	pkts = append(pkts,
+		appendTCPFrame(nil, hmi, plcAddr, 7000, 0, syn, nil),
+		appendTCPFrame(nil, plcAddr, hmi, 9000, 7001, synAck, nil),
+		appendTCPFrame(nil, hmi, plcAddr, 7001, 9001, ack, nil),
+		appendTCPFrame(nil, hmi, plcAddr, 7001, 9001, rstAck, nil))
+
+	s, got := collect(t, Config{})
+	if err := s.Run(context.Background(), &frames{data: pkts}); err != nil {
+		t.Fatal(err)
+	}
+	if len(*got) != 1 {
+		t.Fatalf("%d alerts, want 1: %+v", len(*got), *got)
+	}
+	a := (*got)[0]
+	if a.RuleID != "net.scan" || a.SrcAddr != attacker.Addr().String() || a.DstAddr != plcAddr.Addr().String() ||
+		!slices.Contains(a.Techniques, "T0846") || len(a.Evidence.Frames) != 10 {
+		t.Fatalf("alert %+v", a)
+	}
+	// The evidence frames are the RSTs: frames 2, 4, ... 20.
+	if a.Evidence.Frames[0] != 2 || a.Evidence.Frames[9] != 20 {
+		t.Errorf("evidence frames %v", a.Evidence.Frames)
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/otrange/otrange/sensor/capture"
 )
@@ -135,6 +137,13 @@ func TestCoverageFloor(t *testing.T) {
 	default:
 		t.Errorf("benign run: %d false alerts in %v (%.1f per hour), the floor allows %.1f; rules %v",
 			rep.Benign.Alerts, rep.Benign.Duration, rep.Benign.PerHour, floor.MaxFalsePerHour, rep.Benign.Rules)
+		if p, err := netip.ParsePrefix(benign.Subnet); err == nil {
+			for _, a := range as {
+				if p.Contains(a.Src) || p.Contains(a.Dst) {
+					t.Logf("benign alert %s %s %s:%d > %s:%d %s", a.Time.Format(time.RFC3339Nano), a.Rule, a.Src, a.SrcPort, a.Dst, a.DstPort, a.Name)
+				}
+			}
+		}
 	}
 	compareSummary(t, rep)
 }

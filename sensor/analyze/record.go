@@ -115,11 +115,15 @@ const (
 	// AnomMismatch: a response that does not answer its request (function,
 	// echo or byte count differ).
 	AnomMismatch
+	// AnomRefused: a TCP connection attempt (a SYN) that the server
+	// refused with a RST or never answered. The sensor reports it as a
+	// record of its own, for the scan rules only.
+	AnomRefused
 )
 
 var anomalyNames = [...]string{
 	"bad_crc", "invalid_length", "incorrect_length", "illegal_size", "unknown_function",
-	"too_many_objects", "reassembly_overflow", "transport", "non_protocol", "unmatched", "mismatch",
+	"too_many_objects", "reassembly_overflow", "transport", "non_protocol", "unmatched", "mismatch", "refused",
 }
 
 // Has reports whether a includes all of b.

@@ -77,6 +77,11 @@ type iface struct {
 	closed   bool
 	last     InterfaceStats
 	captured atomic.Uint64
+	// early filters in user space the packets that entered the ring
+	// before the kernel filter was attached (a socket sees everything
+	// until then); nil once a packet from after attached is read.
+	early    *bpf.VM
+	attached time.Time
 }
 
 var _ Source = (*Live)(nil)
@@ -153,6 +158,14 @@ func openIface(name string, opt LiveOptions, blocks int) (*iface, error) {
 	if err != nil {
 		return nil, err
 	}
+	var early *bpf.VM
+	if strings.TrimSpace(opt.Filter) != "" {
+		user, _ := compileFilter(opt.Filter, layers.LinkTypeEthernet, opt.SnapLen)
+		ins, _ := bpf.Disassemble(user)
+		if early, err = bpf.NewVM(ins); err != nil {
+			return nil, fmt.Errorf("capture filter: %w", err)
+		}
+	}
 	tp, err := afpacket.NewTPacket(
 		afpacket.OptInterface(name),
 		afpacket.TPacketVersion3,
@@ -172,16 +185,18 @@ func openIface(name string, opt LiveOptions, blocks int) (*iface, error) {
 		tp.Close()
 		return nil, fmt.Errorf("capture on %q: attach filter: %w", name, err)
 	}
-	// Packets that entered the ring before the filter was attached (the
-	// outgoing copies on lo) are left for the reader: the decoder sees them
-	// as duplicates, which TCP reassembly absorbs.
+	// Packets that entered the ring before the filter was attached are
+	// filtered by read with the user's expression; the outgoing copies on
+	// lo among them are left: the decoder sees them as duplicates, which
+	// TCP reassembly absorbs.
+	attached := time.Now()
 	if !opt.NoPromiscuous && !loopback {
 		if err := tp.SetPromiscuous(true); err != nil {
 			tp.Close()
 			return nil, fmt.Errorf("capture on %q: promiscuous mode: %w", name, err)
 		}
 	}
-	return &iface{name: name, index: ifi.Index, tp: tp, last: InterfaceStats{Name: name}}, nil
+	return &iface{name: name, index: ifi.Index, tp: tp, last: InterfaceStats{Name: name}, early: early, attached: attached}, nil
 }
 
 // liveFilter builds the kernel filter: on loopback it first drops the
@@ -209,16 +224,25 @@ func liveFilter(loopback bool, expr string, snapLen int) ([]bpf.RawInstruction, 
 
 // read copies the next packet of the interface into buf.
 func (f *iface) read(buf []byte) (gopacket.CaptureInfo, error) {
-	ci, err := f.tp.ReadPacketDataTo(buf)
-	if err != nil {
-		if errors.Is(err, afpacket.ErrTimeout) {
-			return ci, ErrTimeout
+	for {
+		ci, err := f.tp.ReadPacketDataTo(buf)
+		if err != nil {
+			if errors.Is(err, afpacket.ErrTimeout) {
+				return ci, ErrTimeout
+			}
+			return ci, fmt.Errorf("capture on %q: %w", f.name, err)
 		}
-		return ci, fmt.Errorf("capture on %q: %w", f.name, err)
+		if f.early != nil {
+			if !ci.Timestamp.Before(f.attached) {
+				f.early = nil
+			} else if n, err := f.early.Run(buf[:min(ci.CaptureLength, len(buf))]); err != nil || n == 0 {
+				continue
+			}
+		}
+		f.captured.Add(1)
+		ci.InterfaceIndex = f.index
+		return ci, nil
 	}
-	f.captured.Add(1)
-	ci.InterfaceIndex = f.index
-	return ci, nil
 }
 
 func (f *iface) close() {

@@ -30,8 +30,9 @@ func openOrSkip(t *testing.T, names []string, opt LiveOptions) *Live {
 	return l
 }
 
-// udpTarget listens on a fresh loopback UDP port and returns a connection
-// sending to it.
+// udpTarget listens on a fresh UDP port of 127.0.0.1 and returns a
+// connection sending to it. Filters name the host as well as the port:
+// other tests may use the same port on another loopback address.
 func udpTarget(t *testing.T) (*net.UDPConn, int) {
 	t.Helper()
 	ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -74,7 +75,7 @@ func readMarked(t *testing.T, l *Live, marker string, n int) int {
 func TestLiveLoopback(t *testing.T) {
 	c, port := udpTarget(t)
 	other, _ := udpTarget(t)
-	l := openOrSkip(t, []string{"lo"}, LiveOptions{Filter: fmt.Sprintf("udp dst port %d", port)})
+	l := openOrSkip(t, []string{"lo"}, LiveOptions{Filter: fmt.Sprintf("udp dst port %d and dst host 127.0.0.1", port)})
 	const n = 50
 	for i := range n {
 		other.Write([]byte("filtered-out"))
@@ -141,7 +142,7 @@ func TestLiveSeveralInterfaces(t *testing.T) {
 		t.Skip("no eth0 to capture beside lo")
 	}
 	c, port := udpTarget(t)
-	l := openOrSkip(t, []string{"lo", "eth0"}, LiveOptions{Filter: fmt.Sprintf("udp dst port %d", port), NoPromiscuous: true})
+	l := openOrSkip(t, []string{"lo", "eth0"}, LiveOptions{Filter: fmt.Sprintf("udp dst port %d and dst host 127.0.0.1", port), NoPromiscuous: true})
 	lo, _ := net.InterfaceByName("lo")
 	const n = 20
 	for i := range n {

@@ -93,11 +93,20 @@ func (s *fuzzStream) End(Reason) {
 type fuzzHandler struct {
 	t       *testing.T
 	corrupt [4][2]bool
-	open    map[ConnInfo][2]*fuzzStream
+	open    map[connID][2]*fuzzStream
 }
 
+// connID is what identifies a connection in its ConnInfo (Last and
+// Answered change while it lives).
+type connID struct {
+	key   Key
+	start time.Time
+}
+
+func idOf(c ConnInfo) connID { return connID{c.Key, c.Start} }
+
 func (h *fuzzHandler) Open(c ConnInfo) (Stream, Stream) {
-	if _, dup := h.open[c]; dup {
+	if _, dup := h.open[idOf(c)]; dup {
 		h.t.Fatalf("%v opened twice", c.Key)
 	}
 	// Which of the fuzz's directions is client → server?
@@ -113,19 +122,19 @@ func (h *fuzzHandler) Open(c ConnInfo) (Stream, Stream) {
 		{t: h.t, conn: conn, dir: dir, corrupt: &h.corrupt},
 		{t: h.t, conn: conn, dir: 1 - dir, corrupt: &h.corrupt},
 	}
-	h.open[c] = ss
+	h.open[idOf(c)] = ss
 	return ss[0], ss[1]
 }
 
 func (h *fuzzHandler) Close(c ConnInfo, _ Reason) {
-	ss, ok := h.open[c]
+	ss, ok := h.open[idOf(c)]
 	if !ok {
 		h.t.Fatalf("close of unknown %v", c.Key)
 	}
 	if !ss[0].ended || !ss[1].ended {
 		h.t.Fatalf("%v closed before its streams ended", c.Key)
 	}
-	delete(h.open, c)
+	delete(h.open, idOf(c))
 }
 
 var fuzzOptions = Options{
@@ -185,7 +194,7 @@ func FuzzReassembly(f *testing.F) {
 		f.Add(in)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		h := &fuzzHandler{t: t, open: map[ConnInfo][2]*fuzzStream{}}
+		h := &fuzzHandler{t: t, open: map[connID][2]*fuzzStream{}}
 		r, err := New(fuzzOptions, h)
 		if err != nil {
 			t.Fatal(err)

@@ -100,6 +100,7 @@ type recorder struct {
 
 type rconn struct {
 	info    ConnInfo
+	last    ConnInfo    // as given to Close
 	streams [2]*rstream // by Dir
 	closed  Reason
 }
@@ -126,8 +127,8 @@ func (r *recorder) Open(c ConnInfo) (Stream, Stream) {
 
 func (r *recorder) Close(c ConnInfo, why Reason) {
 	for _, rc := range r.conns {
-		if rc.info == c && rc.closed == 0 {
-			rc.closed = why
+		if idOf(rc.info) == idOf(c) && rc.closed == 0 {
+			rc.closed, rc.last = why, c
 			for _, s := range rc.streams {
 				if s.end == 0 {
 					r.t.Errorf("%v closed (%v) before its %v stream ended", c.Key, why, s.dir)

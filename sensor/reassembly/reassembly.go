@@ -796,7 +796,8 @@ func (c *conn) info() ConnInfo {
 	if c.client == 1 {
 		k = k.Reverse()
 	}
-	return ConnInfo{Key: k, Handshake: c.handshake, Start: time.Unix(0, c.start)}
+	return ConnInfo{Key: k, Handshake: c.handshake, Start: time.Unix(0, c.start), Last: time.Unix(0, c.lastSeen),
+		Answered: c.h[1-c.client].flags&hSynced != 0}
 }
 
 // open starts tracking a connection whose first packet is p, from side.

@@ -82,6 +82,11 @@ type ConnInfo struct {
 	Handshake bool
 	// Start is the capture time of the connection's first packet.
 	Start time.Time
+	// Last is the capture time of its latest packet.
+	Last time.Time
+	// Answered is true once the server side sent a SYN-ACK or data: a
+	// connection refused (RST) or never answered has it false.
+	Answered bool
 }
 
 // Handler is told about connections as they start and end.

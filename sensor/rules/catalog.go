@@ -42,6 +42,8 @@ const (
 	DNP3NonDNP3           = "dnp3.port.non_dnp3"
 	DNP3Scan              = "dnp3.scan.objects"
 
+	NetScan = "net.scan"
+
 	AnomalyCRC        = "anomaly.crc"
 	AnomalyLength     = "anomaly.length"
 	AnomalyFunction   = "anomaly.function"
@@ -429,6 +431,19 @@ var catalog = []rule{
 			}
 			return fmt.Sprintf("outstation %d at %s keeps refusing requests from %s (%s)",
 				r.DNP3.LinkSrc, r.Flow.Src, r.Flow.Dst.Addr(), iin), true
+		}}},
+
+	// --- Network ---------------------------------------------------------
+	{Info{ID: NetScan, Name: "TCP sweep", Severity: alert.Medium,
+		Description: "One host's TCP connection attempts to at least 10 different addresses or ports in a minute are refused or never answered: it is sweeping the network for hosts and services.",
+		Techniques:  techniques("T0846", "T0840"), Protocol: "any",
+		Threshold: &Threshold{Count: 10, Window: time.Minute, Track: BySrc, Distinct: true}},
+		matcher{onAnomalies, func(_ *Engine, r *analyze.Record) (string, bool) {
+			if !r.Anomalies.Has(analyze.AnomRefused) {
+				return "", false
+			}
+			return fmt.Sprintf("%s is sweeping: connection attempts refused or unanswered, the latest to %s (%s)",
+				r.Flow.Src.Addr(), r.Flow.Dst, r.Detail), true
 		}}},
 
 	// --- Protocol anomalies ----------------------------------------------

@@ -72,7 +72,7 @@ func dispatchRecords(rng *rand.Rand) []analyze.Record {
 							r.Flow.Dst = hosts[rng.IntN(len(hosts))]
 						}
 						if variant == 2 || rng.IntN(16) == 0 {
-							r.Anomalies = analyze.Anomaly(1 << rng.IntN(11))
+							r.Anomalies = analyze.Anomaly(1 << rng.IntN(12))
 							r.Detail = "test"
 						}
 						m := &r.Modbus

@@ -53,6 +53,10 @@ type Threshold struct {
 	Count  int
 	Window time.Duration
 	Track  Track
+	// Distinct counts only records to a destination (address and port) not
+	// already counted in the window: a client retrying one server is not a
+	// sweep.
+	Distinct bool
 }
 
 // String formats the threshold like "5 in 1m0s by pair".
@@ -60,7 +64,11 @@ func (t *Threshold) String() string {
 	if t == nil {
 		return ""
 	}
-	return strconv.Itoa(t.Count) + " in " + t.Window.String() + " by " + t.Track.String()
+	s := strconv.Itoa(t.Count) + " in " + t.Window.String() + " by " + t.Track.String()
+	if t.Distinct {
+		s += ", distinct destinations"
+	}
+	return s
 }
 
 // Info describes a rule; List returns them all for `otrange sensor rules`.
@@ -197,6 +205,7 @@ const maxEvidence = 16
 type counter struct {
 	times         []time.Time
 	frames        []uint64
+	dsts          []netip.AddrPort // with Threshold.Distinct
 	suppressUntil time.Time
 }
 
@@ -365,6 +374,14 @@ func (e *Engine) count(i int, th *Threshold, r *analyze.Record) ([]uint64, bool)
 	}
 	c.times = append(c.times[:0], c.times[cut:]...)
 	c.frames = append(c.frames[:0], c.frames[cut:]...)
+	if th.Distinct {
+		c.dsts = append(c.dsts[:0], c.dsts[cut:]...)
+		if slices.Contains(c.dsts, r.Flow.Dst) {
+			e.pending.Add(1)
+			return nil, false
+		}
+		c.dsts = append(c.dsts, r.Flow.Dst)
+	}
 	c.times = append(c.times, t)
 	c.frames = append(c.frames, r.Frame)
 	if len(c.times) < th.Count {
@@ -376,7 +393,7 @@ func (e *Engine) count(i int, th *Threshold, r *analyze.Record) ([]uint64, bool)
 		frames = frames[len(frames)-maxEvidence:]
 	}
 	frames = append([]uint64(nil), frames...)
-	c.times, c.frames = c.times[:0], c.frames[:0]
+	c.times, c.frames, c.dsts = c.times[:0], c.frames[:0], c.dsts[:0]
 	c.suppressUntil = t.Add(th.Window)
 	return frames, true
 }

@@ -65,6 +65,17 @@ func anom(proto analyze.Protocol, a analyze.Anomaly) analyze.Record {
 	return analyze.Record{Flow: analyze.Flow{Src: attacker, Dst: plc}, Protocol: proto, Anomalies: a, Detail: "test"}
 }
 
+// sweep is n refused connection attempts from the attacker, each to
+// another port of the PLC's address.
+func sweep(n int) []analyze.Record {
+	out := make([]analyze.Record, n)
+	for i := range out {
+		out[i] = analyze.Record{Flow: analyze.Flow{Src: attacker, Dst: netip.AddrPortFrom(plc.Addr(), uint16(100+i))},
+			Dir: analyze.Request, Anomalies: analyze.AnomRefused, Detail: "connection refused"}
+	}
+	return out
+}
+
 func withObj(g, v uint8) func(*analyze.DNP3Fields) {
 	return func(d *analyze.DNP3Fields) {
 		d.Objects[0] = analyze.DNP3Object{Group: g, Variation: v, Qualifier: 0x07, Count: 1, HasData: true}
@@ -177,6 +188,7 @@ func TestEachRule(t *testing.T) {
 		{rules.DNP3TimeChange, "none", []analyze.Record{dn(hmi, rtu, 2, withObj(50, 1))}},
 		{rules.DNP3NonDNP3, "", times(2, anom(analyze.ProtoDNP3, analyze.AnomNonProtocol))},
 		{rules.DNP3Scan, "", times(5, dn(rtu, hmi, 129, func(d *analyze.DNP3Fields) { d.IIN = 0x0002 }))},
+		{rules.NetScan, "", sweep(12)},
 		{rules.AnomalyCRC, "", times(3, anom(analyze.ProtoDNP3, analyze.AnomBadCRC))},
 		{rules.AnomalyLength, "", times(3, anom(analyze.ProtoModbus, analyze.AnomInvalidLength))},
 		{rules.AnomalyFunction, "", []analyze.Record{anom(analyze.ProtoDNP3, analyze.AnomUnknownFunction)}},
@@ -266,6 +278,30 @@ func TestThresholdAndSuppression(t *testing.T) {
 	mixed := append(times(3, busy), times(3, other)...)
 	if got := run(t, "", mixed); len(got) != 0 {
 		t.Errorf("3+3 exceptions from two servers raised %v", ids(got))
+	}
+}
+
+// TestSweepCountsDistinctDestinations: a client retrying one refused
+// server (an HMI reconnecting to a restarted PLC) is not a sweep, however
+// often it tries; ten different refused destinations are.
+func TestSweepCountsDistinctDestinations(t *testing.T) {
+	retry := sweep(1)[0]
+	if got := run(t, "", times(40, retry)); len(got) != 0 {
+		t.Fatalf("40 retries to one server raised %v", ids(got))
+	}
+	if got := run(t, "", sweep(9)); len(got) != 0 {
+		t.Fatalf("9 refused destinations raised %v", ids(got))
+	}
+	recs := append(times(5, retry), sweep(10)...)
+	got := run(t, "", recs)
+	if len(got) != 1 || got[0].RuleID != rules.NetScan {
+		t.Fatalf("got %v, want one %s", ids(got), rules.NetScan)
+	}
+	if f := got[0].Evidence.Frames; len(f) != 10 || f[0] != 1 {
+		t.Errorf("evidence frames %v, want the ten distinct attempts from frame 1", f)
+	}
+	if !strings.Contains(got[0].Message, attacker.Addr().String()) {
+		t.Errorf("message %q does not name the source", got[0].Message)
 	}
 }
 
