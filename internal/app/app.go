@@ -198,9 +198,11 @@ func Policy(plant *simulator.Plant) *rules.Policy {
 				continue
 			}
 			pair := rules.Pair{Master: netip.PrefixFrom(m.Address, 32), Device: netip.PrefixFrom(d.Address, 32), Protocol: "modbus",
-				Writable: writable(d.Registers)}
+				Writable: writable(d.Registers, true)}
 			if m.Kind == plantdef.KindEWS {
+				// Its routine writes setpoints back, never the mode.
 				pair.Functions = []uint8{3, 6, 43}
+				pair.Writable = writable(d.Registers, false)
 			}
 			p.Pairs = append(p.Pairs, pair)
 		}
@@ -209,11 +211,11 @@ func Policy(plant *simulator.Plant) *rules.Policy {
 }
 
 // writable lists the writable registers and coils of a register map, with
-// the setpoints' limits as raw values.
-func writable(regs []plantdef.Register) []rules.Writable {
+// the setpoints' limits as raw values; the mode register only if mode.
+func writable(regs []plantdef.Register, mode bool) []rules.Writable {
 	var out []rules.Writable
 	for _, r := range regs {
-		if !r.Table.Writable() || r.ReadOnly || r.Var == "" {
+		if !r.Table.Writable() || r.ReadOnly || r.Var == "" || (r.Var == "mode" && !mode) {
 			continue
 		}
 		w := rules.Writable{Coils: r.Table == plantdef.Coil, From: uint16(r.Address), To: uint16(r.Address + max(r.Words, 1) - 1)}
