@@ -92,3 +92,19 @@ func BenchmarkFramer(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCRC is the CRC of one full 16-octet data block.
+func BenchmarkCRC(b *testing.B) {
+	block := make([]byte, 16)
+	for i := range block {
+		block[i] = byte(i * 7)
+	}
+	b.SetBytes(int64(len(block)))
+	var c uint16
+	for b.Loop() {
+		c ^= CRC(block)
+	}
+	crcSink = c
+}
+
+var crcSink uint16

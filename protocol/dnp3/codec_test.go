@@ -37,6 +37,35 @@ func TestCRC(t *testing.T) {
 	if got := CRC(b[:8]); got != 0x42fc {
 		t.Fatalf("header CRC = %#04x, want 0x42fc", got)
 	}
+	// The eight-at-a-time fold agrees with the bit-by-bit definition at
+	// every length and alignment.
+	data := make([]byte, 40)
+	for i := range data {
+		data[i] = byte(i*151 + 7)
+	}
+	for from := range 8 {
+		for n := 0; from+n <= len(data); n++ {
+			if got, want := CRC(data[from:from+n]), crcBitwise(data[from:from+n]); got != want {
+				t.Fatalf("CRC of %d octets at %d = %#04x, bit by bit %#04x", n, from, got, want)
+			}
+		}
+	}
+}
+
+// crcBitwise is CRC-16/DNP computed one bit at a time.
+func crcBitwise(b []byte) uint16 {
+	var c uint16
+	for _, x := range b {
+		c ^= uint16(x)
+		for range 8 {
+			if c&1 != 0 {
+				c = c>>1 ^ 0xA6BC
+			} else {
+				c >>= 1
+			}
+		}
+	}
+	return ^c
 }
 
 func TestFrameDecodeReal(t *testing.T) {
