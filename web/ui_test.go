@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/otrange/otrange/internal/browsertest"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/server"
 	"github.com/otrange/otrange/server/store"
@@ -154,35 +154,11 @@ func serve(t *testing.T, st *store.Store, rc control.Controller, plant server.Pl
 	return &running{srv: srv, addr: ln.Addr().String(), stop: stop}
 }
 
-// browser starts headless Chromium (Debian's package) as internal/app's
-// tests do. Without it the test skips, except under CI where it must run.
+// browser starts headless Chromium (Debian's package). Without it the test
+// skips, except under CI where it must run.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (make deps installs it)")
-		}
-		t.Skip("chromium is not installed; run make deps")
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 120*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil { // start the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	return ctx
+	return browsertest.Start(t, 1280, 900, 120*time.Second)
 }
 
 // page is one browser tab with its own browser context (cookies, storage).
@@ -221,16 +197,8 @@ func (p *page) truth(expr string) bool {
 // wait polls expr in the page until it is true.
 func (p *page) wait(what, expr string) {
 	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		_, err = chromedp.Run(p.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(50*time.Millisecond)))
-		// A page that navigates away (join → exercise) ends the poll; poll the new one.
-		if err == nil || !(strings.Contains(err.Error(), "navigated") || strings.Contains(err.Error(), "Cannot find context")) {
-			break
-		}
-	}
-	if err != nil {
+	// A page that navigates away (join → exercise) ends a poll; the new one is polled.
+	if err := browsertest.Wait(p.ctx, expr, 15*time.Second, 50*time.Millisecond); err != nil {
 		p.t.Fatalf("%s: %s: %v\nconn=%q stream=%s errors=%v\nbody: %.1500s", p.name, what, err, p.eval(`(document.getElementById("conn")||{}).textContent + " / " + (document.getElementById("conn")||{}).title`),
 			p.eval(`JSON.stringify(window.otrangeStream ? {last: window.otrangeStream.lastID, ws: window.otrangeStream.ws && window.otrangeStream.ws.readyState, reconnects: window.otrangeStream.reconnects} : null)`),
 			p.errors(), p.eval(`document.body.innerText`))

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/otrange/otrange/internal/browsertest"
 	"github.com/otrange/otrange/internal/rangenet"
 	"github.com/otrange/otrange/scenarios/attack"
 	"github.com/otrange/otrange/simulator"
@@ -56,34 +56,12 @@ func startRange(t *testing.T, cfg Config) Info {
 // skips, except under CI where it must run.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium is not installed (make deps installs it)")
-		}
-		t.Skip("chromium is not installed; run make deps")
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.WindowSize(1280, 800),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	return ctx
+	return browsertest.Start(t, 1280, 800, 90*time.Second)
 }
 
 // waitJS polls a JavaScript expression in the page until it is true.
 func waitJS(ctx context.Context, expr string, timeout time.Duration) error {
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(100*time.Millisecond)))
-	return err
+	return browsertest.Wait(ctx, expr, timeout, 100*time.Millisecond)
 }
 
 // text returns the text content of the element sel selects, or an error text.

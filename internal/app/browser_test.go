@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/otrange/otrange/internal/apitest"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
 )
@@ -45,18 +46,10 @@ func (b *tab) truth(expr string) bool {
 }
 
 // wait polls expr in the page until it is true (a page that navigates away,
-// join → exercise, ends a poll: the new page is polled).
+// join → exercise, ends a poll: the new page is polled; see browsertest.Wait).
 func (b *tab) wait(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		err = waitJS(b.ctx, expr, time.Until(deadline))
-		if err == nil || !(strings.Contains(err.Error(), "navigated") || strings.Contains(err.Error(), "Cannot find context")) {
-			break
-		}
-	}
-	if err != nil {
+	if err := waitJS(b.ctx, expr, 20*time.Second); err != nil {
 		b.t.Fatalf("%s: %s: %v\nconnection: %s\nscript errors: %s\npage: %.2000s", b.name, what, err,
 			b.eval(`(document.getElementById("conn") || {}).textContent + ""`), b.eval(`JSON.stringify(window.otrangeErrors || [])`),
 			b.eval(`document.body.innerText`))
@@ -107,7 +100,7 @@ func TestExerciseInBrowserOnRealRange(t *testing.T) {
 	exID := fac.eval(`new URLSearchParams(location.hash.slice(1)).get("ex")`)
 	facToken := fac.eval(fmt.Sprintf(`sessionStorage.getItem("otrange.token." + %q)`, exID))
 	var x exercise.Exercise
-	if code := apiCall(t, "GET", base+"/api/exercises/"+exID, facToken, nil, &x); code != 200 || x.Scenario != "frostygoop-writes" || x.Speed != 100 {
+	if code := apitest.Call(t, "GET", base+"/api/exercises/"+exID, facToken, nil, &x); code != 200 || x.Scenario != "frostygoop-writes" || x.Speed != 100 {
 		t.Fatalf("exercise as created: %d %+v", code, x)
 	}
 	fac.run("hold injects", chromedp.Click(chromedp.CSS("#hold-toggle")))
@@ -170,7 +163,7 @@ func TestExerciseInBrowserOnRealRange(t *testing.T) {
 	steps := map[string]exercise.StepRecord{}
 	waitFor(t, "the scenario's four attack steps", 40*time.Second, func() bool {
 		var evs []store.Event
-		apiCall(t, "GET", base+"/api/exercises/"+exID+"/events?limit=1000", facToken, nil, &evs)
+		apitest.Call(t, "GET", base+"/api/exercises/"+exID+"/events?limit=1000", facToken, nil, &evs)
 		for _, ev := range evs {
 			if ev.Kind == exercise.KindStep {
 				var r exercise.StepRecord
@@ -212,7 +205,7 @@ func TestExerciseInBrowserOnRealRange(t *testing.T) {
 	op.wait("inject reaches the operator", fmt.Sprintf(`[...document.querySelectorAll("#injects li.to-me")].some(li => li.textContent.includes(%q))`, opText))
 	// A marker to everyone, after the release: once the OT engineer has it,
 	// it would have had the operator's inject too.
-	if code := apiCall(t, "POST", base+"/api/exercises/"+exID+"/injects", facToken, map[string]any{"text": "Marker for everyone"}, nil); code != 201 {
+	if code := apitest.Call(t, "POST", base+"/api/exercises/"+exID+"/injects", facToken, map[string]any{"text": "Marker for everyone"}, nil); code != 201 {
 		t.Fatalf("marker inject: %d", code)
 	}
 	ot.wait("marker", `document.getElementById("injects").textContent.includes("Marker for everyone")`)
