@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/otrange/otrange/internal/apitest"
 )
 
 // startRange runs `otrange run` as a real process on dir and returns its
@@ -46,25 +48,6 @@ func startRangeProcess(t *testing.T, bin, dir string) (string, *exec.Cmd) {
 		t.Fatal("otrange run did not start within 30 s")
 	}
 	return "", nil
-}
-
-func post(t *testing.T, url, token string, body any, out any) int {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
 }
 
 func getAuth(t *testing.T, url, token string, out any) int {
@@ -101,12 +84,12 @@ func TestKilledServerLosesNoAcknowledgedEvent(t *testing.T) {
 			Invites     map[string]string `json:"invite_tokens"`
 		}
 	}
-	if code := post(t, base+"api/exercises", "", map[string]any{"title": "crash drill", "speed": 10}, &x); code != 201 {
+	if code := apitest.Call(t, "POST", base+"api/exercises", "", map[string]any{"title": "crash drill", "speed": 10}, &x); code != 201 {
 		t.Fatalf("create: %d", code)
 	}
 	ex := base + "api/exercises/" + x.Exercise.ID
 	fac := x.Credentials.Facilitator
-	if code := post(t, ex+"/state", fac, map[string]string{"state": "running"}, nil); code != 200 {
+	if code := apitest.Call(t, "POST", ex+"/state", fac, map[string]string{"state": "running"}, nil); code != 200 {
 		t.Fatalf("start: %d", code)
 	}
 	// Acknowledged events, then the kill while more are being written.
@@ -174,7 +157,7 @@ func TestKilledServerLosesNoAcknowledgedEvent(t *testing.T) {
 			t.Errorf("acknowledged event %d is gone after the kill", id)
 		}
 	}
-	if code := post(t, ex+"/chat", fac, map[string]string{"text": "still here"}, nil); code != 201 {
+	if code := apitest.Call(t, "POST", ex+"/chat", fac, map[string]string{"text": "still here"}, nil); code != 201 {
 		t.Errorf("the exercise does not go on after the restart: %d", code)
 	}
 	t.Logf("%d acknowledged events survived the kill", len(acked))

@@ -1,34 +1,14 @@
 package app
 
 import (
-	"bytes"
 	"encoding/json"
-	"net/http"
 	"testing"
 	"time"
 
+	"github.com/otrange/otrange/internal/apitest"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
 )
-
-func apiCall(t *testing.T, method, url, token string, body, out any) int {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, url, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if out != nil {
-		json.NewDecoder(resp.Body).Decode(out)
-	}
-	return resp.StatusCode
-}
 
 // TestExerciseRunsItsScenario: an exercise with the FrostyGoop scenario runs
 // its attacks against the real plant on the exercise clock. The OT engineer
@@ -45,21 +25,21 @@ func TestExerciseRunsItsScenario(t *testing.T) {
 		Exercise    exercise.Exercise
 		Credentials exercise.Credentials
 	}
-	if code := apiCall(t, "POST", base, "", map[string]any{"title": "FrostyGoop", "scenario": "frostygoop-writes", "speed": 300}, &x); code != 201 {
+	if code := apitest.Call(t, "POST", base, "", map[string]any{"title": "FrostyGoop", "scenario": "frostygoop-writes", "speed": 300}, &x); code != 201 {
 		t.Fatalf("create: %d", code)
 	}
 	ex := base + "/" + x.Exercise.ID
 	tokens := map[string]string{}
 	for _, role := range []string{exercise.OTEngineer, exercise.Operator} {
 		var j struct{ Token string }
-		apiCall(t, "POST", ex+"/join", "", map[string]string{"invite": x.Credentials.Invites[role], "name": role}, &j)
+		apitest.Call(t, "POST", ex+"/join", "", map[string]string{"invite": x.Credentials.Invites[role], "name": role}, &j)
 		tokens[role] = j.Token
 	}
 	block := map[string]string{"kind": "block_host", "device": "plc-intake", "source": "127.66.0.1"}
-	if code := apiCall(t, "POST", ex+"/actions", tokens[exercise.OTEngineer], block, nil); code != 201 {
+	if code := apitest.Call(t, "POST", ex+"/actions", tokens[exercise.OTEngineer], block, nil); code != 201 {
 		t.Fatalf("block: %d", code)
 	}
-	if code := apiCall(t, "POST", ex+"/state", x.Credentials.Facilitator, map[string]string{"state": "running"}, nil); code != 200 {
+	if code := apitest.Call(t, "POST", ex+"/state", x.Credentials.Facilitator, map[string]string{"state": "running"}, nil); code != 200 {
 		t.Fatalf("start: %d", code)
 	}
 
@@ -71,7 +51,7 @@ func TestExerciseRunsItsScenario(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		var evs []store.Event
-		apiCall(t, "GET", ex+"/events", x.Credentials.Facilitator, nil, &evs)
+		apitest.Call(t, "GET", ex+"/events", x.Credentials.Facilitator, nil, &evs)
 		for _, ev := range evs {
 			if ev.Kind == exercise.KindStep {
 				var r exercise.StepRecord
@@ -101,7 +81,7 @@ func TestExerciseRunsItsScenario(t *testing.T) {
 	}
 	// The operator sees the scenario's injects for the operator, and no ground truth.
 	var opEvents []store.Event
-	apiCall(t, "GET", ex+"/events", tokens[exercise.Operator], nil, &opEvents)
+	apitest.Call(t, "GET", ex+"/events", tokens[exercise.Operator], nil, &opEvents)
 	injects := 0
 	for _, ev := range opEvents {
 		switch ev.Kind {
