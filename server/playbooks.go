@@ -352,9 +352,38 @@ func (s *Server) playbookHandout(c echo.Context) error {
 		format = "html"
 	case "md":
 		c.Response().Header().Set(echo.HeaderContentType, "text/markdown; charset=utf-8")
+	case "json":
+		return c.JSON(http.StatusOK, handoutJSON(pb))
 	default:
-		return echo.NewHTTPError(http.StatusBadRequest, "format must be html or md")
+		return echo.NewHTTPError(http.StatusBadRequest, "format must be html, md or json")
 	}
 	c.Response().WriteHeader(http.StatusOK)
 	return playbooks.Render(c.Response(), pb, format)
+}
+
+// handoutStep is a playbook step as the handout shows it: its fields, with
+// the range action and the audience said in words.
+type handoutStep struct {
+	playbooks.Step
+	ActionText string `json:"action_text,omitempty"`
+	To         string `json:"to,omitempty"`
+}
+
+// handoutJSON is the playbook with its steps in handout order, for the UI's
+// checklist details.
+func handoutJSON(pb *playbooks.Playbook) map[string]any {
+	var steps []handoutStep
+	for _, ph := range pb.Phases {
+		for _, st := range ph.Steps {
+			hs := handoutStep{Step: st}
+			if st.Action != nil {
+				hs.ActionText = st.Action.String()
+			}
+			if st.Communicate != nil {
+				hs.To = playbooks.AudienceName(st.Communicate.Audience)
+			}
+			steps = append(steps, hs)
+		}
+	}
+	return map[string]any{"playbook": pb, "steps": steps}
 }

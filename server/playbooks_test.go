@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/otrange/otrange/server/exercise"
@@ -106,5 +107,60 @@ func TestPlaybookGateHoldsTheRangeAction(t *testing.T) {
 	call(t, "GET", ex+"/score", tok[exercise.Facilitator], nil, &sc)
 	if sc.Playbooks.Done != 1 || sc.Playbooks.Approved != 1 {
 		t.Errorf("score playbooks = %+v", sc.Playbooks)
+	}
+}
+
+// TestPlaybookHandoutJSON: the handout as JSON carries every step in order
+// with what the UI's checklist shows beside it: the gate's confirmation, the
+// range action in words, the decision's branches, the message's audience.
+// An unknown format is a 400 with a message.
+func TestPlaybookHandoutJSON(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	base, stop := serveOn(t, st, firewall.New(nil, nil))
+	defer stop()
+	var h struct {
+		Playbook struct{ ID string }
+		Steps    []struct {
+			ID, Do, To string
+			ActionText string `json:"action_text"`
+			Gate       *struct{ Approver, Confirm string }
+			Decision   *struct {
+				Question string
+				Branches []struct{ When, Next string }
+			}
+			Communicate *struct{ Audience, Template string }
+		}
+	}
+	if code := call(t, "GET", base+"/api/playbooks/plc-unauthorized-write/handout?format=json", "", nil, &h); code != 200 {
+		t.Fatalf("handout json: %d", code)
+	}
+	if h.Playbook.ID != "plc-unauthorized-write" || len(h.Steps) < 5 {
+		t.Fatalf("handout %+v", h)
+	}
+	var gated, acted, decided, told bool
+	for _, s := range h.Steps {
+		if s.ID == "" || s.Do == "" {
+			t.Errorf("step without id or text: %+v", s)
+		}
+		if s.ID == "ct-block-plc" {
+			acted = strings.HasPrefix(s.ActionText, "block ")
+			gated = s.Gate != nil && s.Gate.Approver != "" && s.Gate.Confirm != ""
+		}
+		if s.Decision != nil && len(s.Decision.Branches) > 0 && s.Decision.Branches[0].Next != "" {
+			decided = true
+		}
+		if s.Communicate != nil && s.To != "" && s.Communicate.Template != "" {
+			told = true
+		}
+	}
+	if !gated || !acted || !decided || !told {
+		t.Errorf("gate %v, action %v, decision %v, message %v: something the checklist shows is missing", gated, acted, decided, told)
+	}
+	if code := call(t, "GET", base+"/api/playbooks/plc-unauthorized-write/handout?format=pdf", "", nil, nil); code != 400 {
+		t.Errorf("format=pdf: %d, want 400", code)
 	}
 }

@@ -22,42 +22,27 @@ const stateNames = {pending: "to do", waiting: "waiting for approval", done: "do
 
 const enc = encodeURIComponent;
 
-// stepDetails reads a playbook's printable handout (the server's own HTML,
-// parsed inert, read only through textContent) for what the checklist API
-// does not carry: what to do, the gate's confirmation, the range action,
-// the decision's branches, the message and the evidence of each step.
+// stepDetails reads what the checklist API does not carry (what to do, the
+// gate's confirmation, the range action, the decision's branches, the
+// message and the evidence of each step) from the playbook's handout as
+// JSON.
 const detailCache = new Map();
 export function stepDetails(pb) {
   if (!detailCache.has(pb)) {
     const p = (async () => {
-      const res = await api("GET", `/api/playbooks/${enc(pb)}/handout?format=html`, {raw: true});
-      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      const res = await api("GET", `/api/playbooks/${enc(pb)}/handout?format=json`);
       const out = new Map();
-      for (const div of doc.querySelectorAll("div.step[id^='step-']")) {
-        const d = {do: (div.querySelector(":scope > p") || {}).textContent || ""};
-        const gate = div.querySelector(".gate");
-        if (gate) {
-          const g = gate.cloneNode(true);
-          g.querySelector(".sign")?.remove();
-          const t = g.textContent.replace(/\s+/g, " ").trim();
-          const i = t.indexOf("who confirms:");
-          d.confirm = i >= 0 ? t.slice(i + "who confirms:".length).trim() : t;
+      for (const s of res.steps || []) {
+        const d = {do: s.do || ""};
+        if (s.gate) d.confirm = s.gate.confirm;
+        if (s.action_text) d.action = s.action_text;
+        if (s.decision) {
+          d.question = s.decision.question;
+          d.branches = (s.decision.branches || []).map((b) => ({when: b.when, next: b.next}));
         }
-        const act = div.querySelector(".action");
-        if (act) d.action = act.textContent.replace(/^Range action:\s*/, "").replace(/\s+/g, " ").trim();
-        const dec = div.querySelector(".decision");
-        if (dec) {
-          d.question = (dec.firstChild && dec.firstChild.nodeType === 3 ? dec.firstChild.textContent : "").replace(/^Decision:\s*/, "").trim();
-          d.branches = [...dec.querySelectorAll("li")].map((li) => ({
-            when: li.textContent.split("→")[0].trim(),
-            next: (li.querySelector("code") || {}).textContent || "",
-          }));
-        }
-        const pre = div.querySelector("pre");
-        if (pre) d.message = {to: (pre.previousElementSibling || {}).textContent || "Message:", text: pre.textContent};
-        const ev = [...div.children].find((c) => c.tagName === "DIV" && c.textContent.startsWith("Evidence to preserve"));
-        if (ev && ev.nextElementSibling) d.evidence = [...ev.nextElementSibling.querySelectorAll("li")].map((li) => li.textContent);
-        out.set(div.id.slice("step-".length), d);
+        if (s.communicate) d.message = {to: `Message to ${s.to}:`, text: s.communicate.template};
+        if (s.evidence) d.evidence = s.evidence.slice();
+        out.set(s.id, d);
       }
       return out;
     })();
