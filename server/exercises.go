@@ -24,7 +24,7 @@ import (
 // Who sees what by default: the SOC sees the sensor, operations the plant.
 var (
 	alertAudience = []string{exercise.ITSOCAnalyst, exercise.IncidentCommander}
-	plantAudience = []string{exercise.Operator, exercise.OTEngineer, exercise.IncidentCommander}
+	plantAudience = []string{exercise.Operator, exercise.OTEngineer, exercise.IncidentCommander, exercise.PlantManager}
 	// groundTruth is for the facilitator only (no participant role matches it).
 	groundTruth = []string{exercise.Facilitator}
 )

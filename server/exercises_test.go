@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/otrange/otrange/internal/apitest"
 	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
 	"github.com/otrange/otrange/simulator/control"
@@ -66,38 +66,22 @@ func startExerciseServer(t *testing.T, rc control.Controller) string {
 	return "http://" + ln.Addr().String()
 }
 
-// call sends a JSON request and decodes a JSON answer into out (if not nil).
+// call sends a JSON request and decodes a JSON answer into out (if not
+// nil); an error status must come with a JSON error message.
 func call(t *testing.T, method, url, token string, body any, out any) int {
 	t.Helper()
-	var rd *bytes.Reader
-	if s, ok := body.(string); ok {
-		rd = bytes.NewReader([]byte(s))
-	} else {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, url, rd)
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var raw json.RawMessage
-	json.NewDecoder(resp.Body).Decode(&raw)
-	if resp.StatusCode >= 400 {
+	code := apitest.Call(t, method, url, token, body, &raw)
+	if code >= 400 {
 		var e apiError
 		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
-			t.Errorf("%s %s: status %d without a JSON error message: %s", method, url, resp.StatusCode, raw)
+			t.Errorf("%s %s: status %d without a JSON error message: %s", method, url, code, raw)
 		}
 	}
 	if out != nil {
 		json.Unmarshal(raw, out)
 	}
-	return resp.StatusCode
+	return code
 }
 
 type created struct {
@@ -111,7 +95,7 @@ func setup(t *testing.T, base string) (x created, tokens map[string]string) {
 		t.Fatalf("create: %d", code)
 	}
 	tokens = map[string]string{exercise.Facilitator: x.Credentials.Facilitator}
-	for _, role := range []string{exercise.Operator, exercise.ITSOCAnalyst, exercise.OTEngineer, exercise.IncidentCommander} {
+	for _, role := range []string{exercise.Operator, exercise.ITSOCAnalyst, exercise.OTEngineer, exercise.IncidentCommander, exercise.PlantManager} {
 		var j struct{ Token string }
 		if code := call(t, "POST", base+"/api/exercises/"+x.Exercise.ID+"/join", "",
 			map[string]string{"invite": x.Credentials.Invites[role], "name": role + " person"}, &j); code != 201 {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,6 +101,29 @@ func TestPlaybookGateHoldsTheRangeAction(t *testing.T) {
 		if s.ID == "ct-block-plc" && s.State != "done" {
 			t.Errorf("ct-block-plc is %s after the restart", s.State)
 		}
+	}
+	// The plant manager, a default role, approves the steps that touch the
+	// process: checking the restore puts it on the plant manager's to-do
+	// (and no one else's), who may not send operator commands.
+	restore := ex + "/playbooks/plc-unauthorized-write/steps/er-restore"
+	if code := call(t, "POST", restore, tok[exercise.OTEngineer], map[string]string{"action": "check"}, nil); code != 201 {
+		t.Fatalf("check er-restore: %d", code)
+	}
+	var todo struct{ Todo []struct{ ID string } }
+	for role, want := range map[string]bool{exercise.PlantManager: true, exercise.OTEngineer: false, exercise.IncidentCommander: false} {
+		if code := call(t, "GET", ex+"/playbooks/plc-unauthorized-write", tok[role], nil, &todo); code != 200 {
+			t.Fatalf("checklist as %s: %d", role, code)
+		}
+		got := slices.ContainsFunc(todo.Todo, func(s struct{ ID string }) bool { return s.ID == "er-restore" })
+		if got != want {
+			t.Errorf("er-restore on the %s's to-do: %v, want %v", role, got, want)
+		}
+	}
+	if code := call(t, "POST", restore, tok[exercise.OTEngineer], map[string]string{"action": "approve"}, nil); code != 403 {
+		t.Errorf("the OT engineer approved the plant manager's gate: %d", code)
+	}
+	if code := call(t, "POST", ex+"/commands", tok[exercise.PlantManager], map[string]any{"tag": "plc-intake:level.start", "value": 2}, nil); code != 403 {
+		t.Errorf("the plant manager sent an operator command: %d", code)
 	}
 	var sc struct {
 		Playbooks struct{ Done, Approved int }

@@ -22,6 +22,7 @@ import (
 	"github.com/otrange/otrange/internal/browsertest"
 	"github.com/otrange/otrange/sensor/alert"
 	"github.com/otrange/otrange/server"
+	"github.com/otrange/otrange/server/exercise"
 	"github.com/otrange/otrange/server/store"
 	"github.com/otrange/otrange/simulator/control"
 	"github.com/otrange/otrange/simulator/firewall"
@@ -306,9 +307,9 @@ func TestExerciseInBrowser(t *testing.T) {
 	// The facilitator creates the exercise on the live view's lobby.
 	fac := &page{t: t, name: "facilitator", ctx: root}
 	fac.do("open lobby", chromedp.Navigate(base+"/"))
-	fac.wait("lobby ready", `document.querySelectorAll("input[name=ex-role]").length === 6 && !!document.getElementById("tank")`)
+	fac.wait("lobby ready", fmt.Sprintf(`document.querySelectorAll("input[name=ex-role]").length === %d && !!document.getElementById("tank")`, len(exercise.DefaultRoles)))
 	fac.do("create", chromedp.SendKeys(chromedp.CSS("#ex-title"), "Browser drill"), chromedp.Click(chromedp.CSS("#ex-create")))
-	fac.wait("links shown", `!document.getElementById("ex-created").hidden && document.querySelectorAll("#invites a.invite").length === 6`)
+	fac.wait("links shown", fmt.Sprintf(`!document.getElementById("ex-created").hidden && document.querySelectorAll("#invites a.invite").length === %d`, len(exercise.DefaultRoles)))
 	fac.wait("listed", `document.querySelector("#ex-list tbody tr[data-id]") !== null`)
 	fac.shot("lobby")
 	facURL := fac.eval(`document.getElementById("fac-link").href`)

@@ -85,12 +85,12 @@ func TestExerciseInBrowserOnRealRange(t *testing.T) {
 	// The facilitator creates the exercise in the lobby.
 	fac := &tab{t: t, name: "facilitator", ctx: root}
 	fac.run("open lobby", chromedp.Navigate(info.URL))
-	fac.wait("lobby", `document.querySelectorAll("input[name=ex-role]").length === 6`)
+	fac.wait("lobby", fmt.Sprintf(`document.querySelectorAll("input[name=ex-role]").length === %d`, len(exercise.DefaultRoles)))
 	fac.run("create", chromedp.SendKeys(chromedp.CSS("#ex-title"), "FrostyGoop drill"),
 		chromedp.SendKeys(chromedp.CSS("#ex-scenario"), "frostygoop-writes"),
 		chromedp.SetValue(chromedp.CSS("#ex-speed"), "100"),
 		chromedp.Click(chromedp.CSS("#ex-create")))
-	fac.wait("links", `!document.getElementById("ex-created").hidden && document.querySelectorAll("#invites a.invite").length === 6`)
+	fac.wait("links", fmt.Sprintf(`!document.getElementById("ex-created").hidden && document.querySelectorAll("#invites a.invite").length === %d`, len(exercise.DefaultRoles)))
 	invite := map[string]string{}
 	for _, role := range []string{exercise.Operator, exercise.OTEngineer} {
 		invite[role] = fac.eval(fmt.Sprintf(`document.querySelector('a.invite[data-role=%q]').href`, role))

@@ -47,10 +47,12 @@ const (
 	IncidentCommander = "incident_commander"
 	CommsLegal        = "comms_legal"
 	Observer          = "observer"
+	// PlantManager approves the playbook steps that touch the process.
+	PlantManager = "plant_manager"
 )
 
 // DefaultRoles are the participant roles of an exercise that names none.
-var DefaultRoles = []string{ITSOCAnalyst, OTEngineer, Operator, IncidentCommander, CommsLegal, Observer}
+var DefaultRoles = []string{ITSOCAnalyst, OTEngineer, Operator, IncidentCommander, PlantManager, CommsLegal, Observer}
 
 var roleName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 

@@ -16,6 +16,7 @@ const layouts = {
   it_soc_analyst: ["alerts", "injects", "playbooks", "assets", "timeline", "chat"],
   ot_engineer: ["devices", "hmi", "injects", "playbooks", "timeline", "chat"],
   incident_commander: ["playbooks", "decisions", "injects", "timeline", "chat"],
+  plant_manager: ["playbooks", "hmi", "injects", "timeline", "chat"],
 };
 const sharedLayout = ["injects", "playbooks", "timeline", "chat"];
 const commandRoles = ["facilitator", "operator", "ot_engineer"];

@@ -94,7 +94,7 @@ const roleNames = {
   plant_manager: "Plant manager",
 };
 export const roleLabel = (r) => roleNames[r] || r;
-export const defaultRoles = ["it_soc_analyst", "ot_engineer", "operator", "incident_commander", "comms_legal", "observer"];
+export const defaultRoles = ["it_soc_analyst", "ot_engineer", "operator", "incident_commander", "plant_manager", "comms_legal", "observer"];
 
 // fmtClock formats an exercise clock (nanoseconds) as h:mm:ss.
 export function fmtClock(ns) {
